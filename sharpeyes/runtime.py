@@ -1,0 +1,129 @@
+"""Start-up and shut-down of a process group, as one explicit, ordered list of steps.
+
+``Runtime`` resolves the store and broker (configured URLs, or the embedded
+defaults), migrates, then runs components as threads that watch one stop event.
+SIGINT/SIGTERM set that event; :meth:`Runtime.close` then stops the components in
+reverse order and the embedded servers last, leaving the data directory usable.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import psycopg
+
+from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
+from sharpeyes.mqtt import parse_mqtt_url
+from sharpeyes.settings import Settings
+from store.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+class ComponentFailed(RuntimeError):
+    """A component thread died; the whole group stops rather than run half-broken."""
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.database_url = settings.database_url or ""
+        self.mqtt_url = settings.mqtt_url or ""
+        self._embedded: list[EmbeddedPostgres | EmbeddedMqttBroker] = []
+        self._threads: dict[str, threading.Thread] = {}
+        self._failures: list[str] = []
+        self._closers: list[Callable[[], None]] = []
+
+    # --- ordered start-up steps ---------------------------------------------------------
+    def open_store(self) -> str:
+        if not self.database_url:
+            server = EmbeddedPostgres(self.settings.data_dir)
+            self._embedded.append(server)
+            self.database_url = server.start()
+        return self.database_url
+
+    def open_broker(self) -> str:
+        if not self.mqtt_url:
+            broker = EmbeddedMqttBroker(self.settings.data_dir, self.settings.embedded_broker)
+            self._embedded.append(broker)
+            self.mqtt_url = broker.start()
+        return self.mqtt_url
+
+    def migrate(self) -> list[int]:
+        with psycopg.connect(self.database_url) as conn:
+            return migrate(conn)
+
+    def spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        """Run ``target(stop)`` in a thread; if it raises, the whole group stops."""
+
+        def guarded() -> None:
+            try:
+                target(self.stop)
+            except Exception:
+                log.exception("component %s failed", name)
+                self._failures.append(name)
+                self.stop.set()
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        self._threads[name] = thread
+        thread.start()
+
+    def components(self) -> set[str]:
+        """Names of the components this process runs."""
+        return set(self._threads)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    # --- probes for /health ---------------------------------------------------------------
+    def component_probe(self, name: str) -> Callable[[], str | None]:
+        def probe() -> str | None:
+            thread = self._threads.get(name)
+            return None if thread is not None and thread.is_alive() else f"{name} is not running"
+
+        return probe
+
+    def broker_probe(self) -> str | None:
+        address = parse_mqtt_url(self.mqtt_url)
+        try:
+            with socket.create_connection((address.host, address.port), timeout=2):
+                return None
+        except OSError as exc:
+            return f"broker unreachable: {exc}"
+
+    # --- running and stopping --------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            self.stop.set()
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)
+
+    def wait(self, duration: float | None = None) -> None:
+        """Block until stopped (signal, failure) or ``duration`` seconds pass."""
+        self.stop.wait(duration)
+        self.stop.set()
+        if self._failures:
+            raise ComponentFailed(f"component(s) failed: {', '.join(self._failures)}")
+
+    def close(self) -> None:
+        self.stop.set()
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:
+                log.exception("error while closing")
+        for name, thread in reversed(list(self._threads.items())):
+            thread.join(timeout=15)
+            if thread.is_alive():
+                log.warning("component %s did not stop within 15s", name)
+        for server in reversed(self._embedded):
+            server.stop()
+        self._embedded.clear()

@@ -1,0 +1,111 @@
+"""Settings for every process, read from the environment (``SHARPEYES_*``).
+
+Nothing here is created at import time: call :func:`load_settings` (or build
+:class:`Settings` directly in tests) and pass the result down.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UnknownDevicePolicy(StrEnum):
+    """What ingest does with a message from a device the registry does not know."""
+
+    QUARANTINE = "quarantine"
+    AUTO_REGISTER = "auto_register"
+
+
+class EmbeddedBroker(StrEnum):
+    """Which embedded MQTT broker to start when no broker URL is configured."""
+
+    AUTO = "auto"
+    MOSQUITTO = "mosquitto"
+    AMQTT = "amqtt"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("sharpeyes", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """The one configuration tree; every field maps to ``SHARPEYES_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHARPEYES_", extra="forbid")
+
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL; unset starts the embedded PostgreSQL."
+    )
+    mqtt_url: str | None = Field(
+        None, description="Broker URL mqtt://[user:pass@]host:port; unset starts an embedded broker."
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded PostgreSQL and broker keep their data.",
+    )
+    embedded_broker: EmbeddedBroker = Field(
+        EmbeddedBroker.AUTO, description="auto (mosquitto if on PATH, else amqtt), mosquitto, amqtt."
+    )
+    topic_prefix: str = Field("sharpeyes", description="Root of every MQTT topic of the contract.")
+    api_host: str = Field("127.0.0.1", description="Address the API binds to.")
+    api_port: int = Field(0, ge=0, le=65535, description="API port; 0 picks a free port.")
+    ingest_client_id: str = Field(
+        "sharpeyes-ingest-1", description="Fixed MQTT client id: the broker keeps its session."
+    )
+    ingest_group: str = Field(
+        "ingest", description="Shared-subscription group (used where the broker speaks MQTT 5)."
+    )
+    ingest_batch_size: int = Field(2000, ge=1, description="Flush a batch at this many messages.")
+    ingest_flush_seconds: float = Field(
+        0.2, gt=0, description="Flush a non-empty batch at least this often."
+    )
+    ingest_queue_size: int = Field(
+        20000, ge=100, description="Bound of the receive queue; when full, reading pauses."
+    )
+    ingest_max_payload_bytes: int = Field(
+        256 * 1024, ge=1024, description="Larger payloads go to dead letters."
+    )
+    unknown_devices: UnknownDevicePolicy = Field(
+        UnknownDevicePolicy.QUARANTINE,
+        description="quarantine (dead letter) or auto_register unknown devices.",
+    )
+    max_clock_skew_seconds: float = Field(
+        300, gt=0, description="Reports further in the future than this are rejected."
+    )
+    max_report_age_seconds: float = Field(
+        7 * 24 * 3600, gt=0, description="Reports older than this are rejected."
+    )
+    alert_interval_seconds: float = Field(1.0, gt=0, description="Alert evaluation period.")
+    stale_after_seconds: float = Field(
+        120, gt=0, description="A zone with no report for this long is not evaluated as crowded."
+    )
+    dispatch_interval_seconds: float = Field(
+        1.0, gt=0, description="Fallback poll period of the task dispatcher."
+    )
+    jwt_secret: str = Field(
+        "dev-only-change-me", description="HMAC secret for access tokens; must be set in production."
+    )
+    token_minutes: int = Field(60, ge=1, description="Lifetime of an access token.")
+    environment: str = Field("development", description="development or production.")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _no_wildcards(cls, value: str) -> str:
+        if not value or any(c in value for c in "#+") or value.startswith("$"):
+            raise ValueError("topic_prefix must be a plain topic level without wildcards")
+        return value.strip("/")
+
+    def require_production_secrets(self) -> None:
+        """Refuse the placeholder secret outside development."""
+        if self.environment != "development" and self.jwt_secret == "dev-only-change-me":
+            raise ValueError("set SHARPEYES_JWT_SECRET: the placeholder is for development only")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (CLI flags, tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The store: schema migrations, connections and time-series queries shared by every stage."""

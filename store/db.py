@@ -1,0 +1,30 @@
+"""Connections to the store: one pool per process, plus capability detection."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+
+def connect(url: str, **kwargs: object) -> psycopg.Connection:
+    """A single connection (scripts, migrations, leader locks)."""
+    return psycopg.connect(url, **kwargs)  # type: ignore[arg-type]
+
+
+def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "sharpeyes") -> (
+    ConnectionPool
+):
+    """A connection pool; opened and checked before it is returned."""
+    pool = ConnectionPool(
+        url, min_size=min_size, max_size=max_size, name=name, open=False,
+        kwargs={"row_factory": dict_row},
+    )
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def has_timescale(conn: psycopg.Connection) -> bool:
+    """Whether the timescaledb extension is installed in this database."""
+    row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+    return row is not None

@@ -1,0 +1,90 @@
+"""Helpers shared by tests: waiting for conditions, publishing, a tiny city."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import psycopg
+
+from sharpeyes.mqtt import new_client, parse_mqtt_url
+from sharpeyes.passwords import hash_password
+
+T = TypeVar("T")
+PASSWORD = "secret-pw"
+_HASH = hash_password(PASSWORD)
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    """Poll until ``predicate()`` is truthy; return its value or fail with ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def publish_all(mqtt_url: str, messages: Iterable[tuple[str, bytes | str]], qos: int = 1) -> int:
+    """Publish and wait until the broker has every message; return how many."""
+    address = parse_mqtt_url(mqtt_url)
+    client = new_client(address)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=qos) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(timeout=30)
+    client.disconnect()
+    client.loop_stop()
+    return len(infos)
+
+
+def density_payload(seq: int, ts: str, zones: dict[str, float], **extra: Any) -> bytes:
+    body = {"seq": seq, "ts": ts,
+            "zones": [{"zone_id": z, "count": c} for z, c in zones.items()], **extra}
+    return json.dumps(body).encode()
+
+
+def tiny_city(conn: psycopg.Connection) -> None:
+    """Two streets, one grid each, a worker and an operator per street, one camera each.
+
+    CAM-A watches zone Z-A (100 m², grid G-A); CAM-B watches Z-B (100 m², grid G-B).
+    Workers w-a (G-A) and w-b (G-B); operators op-a, op-b scoped to their street; admin.
+    """
+    boundary = json.dumps({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]})
+    stmts: list[tuple[str, tuple[Any, ...]]] = [
+        ("INSERT INTO regions VALUES ('C', NULL, 'city', 'City', 'C')", ()),
+        ("INSERT INTO regions VALUES ('SA', 'C', 'street', 'Street A', 'C.SA')", ()),
+        ("INSERT INTO regions VALUES ('SB', 'C', 'street', 'Street B', 'C.SB')", ()),
+    ]
+    for s in ("A", "B"):
+        stmts += [
+            ("INSERT INTO grids VALUES (%s, %s, %s, %s, 0, 0, 1, 1)",
+             (f"G-{s}", f"S{s}", f"Grid {s}", boundary)),
+            ("INSERT INTO people (id, username, display_name, role, region_id, password_hash)"
+             " VALUES (%s, %s, %s, 'worker', %s, %s)",
+             (f"P-w{s}", f"w-{s.lower()}", f"Worker {s}", f"S{s}", _HASH)),
+            ("INSERT INTO people (id, username, display_name, role, region_id, password_hash)"
+             " VALUES (%s, %s, %s, 'operator', %s, %s)",
+             (f"P-op{s}", f"op-{s.lower()}", f"Operator {s}", f"S{s}", _HASH)),
+            ("INSERT INTO grid_members VALUES (%s, %s, 'worker', true)", (f"G-{s}", f"P-w{s}")),
+            ("INSERT INTO devices (id, kind, name, grid_code) VALUES (%s, 'camera', %s, %s)",
+             (f"CAM-{s}", f"Camera {s}", f"G-{s}")),
+            ("INSERT INTO zones (id, device_id, grid_code, name, area_m2) VALUES"
+             " (%s, %s, %s, %s, 100)", (f"Z-{s}", f"CAM-{s}", f"G-{s}", f"Zone {s}")),
+        ]
+    stmts += [
+        ("INSERT INTO people (id, username, display_name, role, region_id, password_hash)"
+         " VALUES ('P-admin', 'admin', 'Admin', 'admin', 'C', %s)", (_HASH,)),
+        ("INSERT INTO devices (id, kind, name) VALUES ('SEN-1', 'sensor', 'Footfall')", ()),
+        ("INSERT INTO alert_rules (name, kind) VALUES ('density above critical',"
+         " 'density_above')", ()),
+    ]
+    with conn.transaction():
+        for sql_text, params in stmts:
+            conn.execute(sql_text, params)

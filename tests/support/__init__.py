@@ -1,0 +1,1 @@
+"""Test-support helpers (local TimescaleDB-enabled PGlite server for migration tests)."""

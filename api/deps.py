@@ -37,7 +37,7 @@ _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 def get_actor(services: ServicesDep, conn: ConnDep,
               token: Annotated[str, Depends(oauth2)]) -> Actor:
     try:
-        person_id = decode_token(token, services.settings.jwt_secret)
+        person_id = decode_token(token, services.jwt_secret)
     except InvalidToken as exc:
         raise HTTPException(401, f"invalid access token: {exc}", headers=_UNAUTHORIZED) from exc
     actor = load_actor(conn, person_id)

@@ -17,5 +17,6 @@ Probe = Callable[[], str | None]
 class Services:
     settings: Settings
     pool: ConnectionPool
+    jwt_secret: str
     timescale: bool = False
     probes: dict[str, Probe] = field(default_factory=dict)

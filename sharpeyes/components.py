@@ -63,7 +63,8 @@ def start_api(rt: Runtime) -> ApiServer:
     probes = {"mqtt": rt.broker_probe}
     probes.update({name: rt.component_probe(name) for name in ("ingest", "alerts", "dispatcher")
                    if name in rt.components()})
-    services = Services(settings=rt.settings, pool=pool, timescale=timescale, probes=probes)
+    services = Services(settings=rt.settings, pool=pool, jwt_secret=rt.settings.token_secret(),
+                        timescale=timescale, probes=probes)
     server = ApiServer(services, rt.settings.api_host, rt.settings.api_port)
     server.start()
     if not server.wait_started():

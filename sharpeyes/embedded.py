@@ -81,8 +81,8 @@ class EmbeddedMqttBroker:
         command = self._mosquitto_command() if self.kind is EmbeddedBroker.MOSQUITTO else (
             self._amqtt_command()
         )
-        log_file = (self.dir / f"{self.kind.value}.log").open("ab")
-        self._proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        with (self.dir / f"{self.kind.value}.log").open("ab") as log_file:
+            self._proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         try:
             wait_for_port("127.0.0.1", self.port, timeout=20)
         except TimeoutError:

@@ -6,6 +6,7 @@ Nothing here is created at import time: call :func:`load_settings` (or build
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 from pathlib import Path
 
@@ -87,8 +88,10 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(
         1.0, gt=0, description="Fallback poll period of the task dispatcher."
     )
-    jwt_secret: str = Field(
-        "dev-only-change-me", description="HMAC secret for access tokens; must be set in production."
+    jwt_secret: str | None = Field(
+        None, min_length=32,
+        description="HMAC secret for access tokens (≥ 32 characters); required in production, "
+        "generated and kept in the data directory in development.",
     )
     token_minutes: int = Field(60, ge=1, description="Lifetime of an access token.")
     environment: str = Field("development", description="development or production.")
@@ -101,9 +104,21 @@ class Settings(BaseSettings):
         return value.strip("/")
 
     def require_production_secrets(self) -> None:
-        """Refuse the placeholder secret outside development."""
-        if self.environment != "development" and self.jwt_secret == "dev-only-change-me":
-            raise ValueError("set SHARPEYES_JWT_SECRET: the placeholder is for development only")
+        """Refuse to run outside development without an explicit token secret."""
+        if self.environment != "development" and not self.jwt_secret:
+            raise ValueError("set SHARPEYES_JWT_SECRET (32+ characters) outside development")
+
+    def token_secret(self) -> str:
+        """The configured secret, or in development one generated once per data directory."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        self.require_production_secrets()
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -41,7 +41,7 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: ConnDep,
         raise HTTPException(401, "wrong username or password",
                             headers={"WWW-Authenticate": "Bearer"})
     minutes = services.settings.token_minutes
-    token = issue_token(row["id"], row["role"], services.settings.jwt_secret, minutes)
+    token = issue_token(row["id"], row["role"], services.jwt_secret, minutes)
     return TokenOut(access_token=token, expires_in=minutes * 60, person_id=row["id"],
                     role=row["role"])
 

@@ -11,13 +11,20 @@ installed. It:
   in-memory database on 127.0.0.1 with ``timescaledb`` already created;
 * hands out a psycopg conninfo URL and stops the subprocess afterwards.
 
-Caveats of the served database (see the report in the PR / tests):
+Caveats of the served database:
 
-* One client connection at a time by default (``max_connections=1``); a second
-  concurrent connection is refused. Higher values multiplex every client onto
-  the *same* single PGlite backend session (shared session state).
-* psycopg must connect with ``prepare_threshold=None`` (no server-side named
-  prepared statements), and COPY is not supported.
+* PGlite is one backend session. By default (``max_connections=1``) clients
+  are served one at a time, each with a fresh session (on disconnect the
+  server rolls back and runs ``DISCARD ALL``). A client connecting while
+  another is connected waits up to ``busy_wait`` seconds, then fails with
+  ``FATAL: too many connections`` (SQLSTATE 53300). ``max_connections`` > 1
+  multiplexes clients onto the *same* session instead (shared SETs, temp
+  tables and transactions; a query while another client is in a transaction
+  can hang).
+* Connect with ``psycopg.connect(url, prepare_threshold=None)``.
+* COPY is not supported: it breaks the connection and can wedge the server.
+* ``pg_backend_pid()`` is 0; PGlite runs with ``enable_seqscan = off``;
+  TimescaleDB background jobs (policies) never run on their own.
 """
 
 from __future__ import annotations
@@ -183,6 +190,7 @@ def serve_timescale(
     *,
     startup_timeout: float = 60.0,
     max_connections: int = 1,
+    busy_wait: float = 3.0,
     port: int = 0,
 ) -> Iterator[str]:
     """Run an in-memory PostgreSQL 17 + TimescaleDB server; yield its conninfo URL.
@@ -192,7 +200,9 @@ def serve_timescale(
 
     ``port=0`` (default) lets the server bind a free loopback port itself and
     report it, which avoids the race of probing a port in Python first.
-    ``max_connections`` > 1 multiplexes clients onto one backend session.
+    ``busy_wait`` is how long a second connection waits for the first to close
+    before it is refused (single-session mode only). ``max_connections`` > 1
+    multiplexes clients onto one backend session (see the module docstring).
 
     The subprocess is terminated on exit, including when the body raises; it
     also exits by itself if this process dies (its stdin pipe closes).
@@ -213,6 +223,8 @@ def serve_timescale(
         str(port),
         "--max-connections",
         str(max_connections),
+        "--busy-wait-ms",
+        str(round(busy_wait * 1000)),
         "--watch-stdin",
     ]
     logger.info("starting PGlite+TimescaleDB server: %s (cwd=%s)", " ".join(cmd), cache_dir)

@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="whole system with simulators on embedded defaults")
     demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
+    demo.add_argument("--surge-after", type=float, default=15.0,
+                      help="seconds before the simulated crowd surge starts")
     serve = sub.add_parser("serve", help="run production processes against configured servers")
     serve.add_argument("target", choices=sorted(SERVE_TARGETS))
     db = sub.add_parser("db", help="database administration")
@@ -48,13 +50,13 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _demo(settings: Settings, duration: float | None) -> int:
+def _demo(settings: Settings, duration: float | None, surge_after: float) -> int:
     from sharpeyes.demo import run_demo
 
     rt = Runtime(settings)
     rt.install_signal_handlers()
     try:
-        run_demo(rt, sys.stdout, duration)
+        run_demo(rt, sys.stdout, duration, surge_after)
     finally:
         rt.close()
     return 0
@@ -104,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     try:
         if args.command == "demo":
-            return _demo(settings, args.duration)
+            return _demo(settings, args.duration, args.surge_after)
         if args.command == "serve":
             return _serve(settings, args.target)
         return _db(settings, args)

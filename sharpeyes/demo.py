@@ -20,7 +20,6 @@ from simulators.seed import seed_city
 
 log = logging.getLogger(__name__)
 
-SURGE_AFTER_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ def _progress(rt: Runtime, out: TextIO, stop: threading.Event, every: float = 10
             out.flush()
 
 
-def run_demo(rt: Runtime, out: TextIO, duration: float | None) -> None:
+def run_demo(rt: Runtime, out: TextIO, duration: float | None, surge_after: float = 15.0) -> None:
     """Start everything, print where to look, run until stopped or ``duration`` passes."""
     out.write("[demo] starting PostgreSQL and the MQTT broker...\n")
     rt.open_store()
@@ -81,16 +80,16 @@ def run_demo(rt: Runtime, out: TextIO, duration: float | None) -> None:
               f"{len(cameras)} simulated cameras\n")
     api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
     assert api is not None
-    scenario = Scenario(OrdinaryDay(), (Surge(site.zone_id, start=SURGE_AFTER_SECONDS),))
+    scenario = Scenario(OrdinaryDay(), (Surge(site.zone_id, start=surge_after),))
     address = parse_mqtt_url(rt.mqtt_url)
     rt.spawn("simulators", lambda stop: run_fleet(cameras, address, rt.settings.topic_prefix,
                                                   scenario.density, stop))
     rt.spawn("progress", lambda stop: _progress(rt, out, stop))
-    _print_welcome(out, api.url, rt, site)
+    _print_welcome(out, api.url, rt, site, surge_after)
     rt.wait(duration)
 
 
-def _print_welcome(out: TextIO, url: str, rt: Runtime, site: SurgeSite) -> None:
+def _print_welcome(out: TextIO, url: str, rt: Runtime, site: SurgeSite, surge_after: float) -> None:
     out.write(
         f"\n  Dashboard and API: {url}/        (OpenAPI: {url}/docs)\n"
         f"  Database: {rt.database_url}\n  Broker:   {rt.mqtt_url}\n\n"
@@ -98,7 +97,7 @@ def _print_welcome(out: TextIO, url: str, rt: Runtime, site: SurgeSite) -> None:
         f"    admin           the city administrator\n"
         f"    {site.operator or 'admin':<15} duty officer of the street centre\n"
         f"    {site.worker:<15} grid worker of {site.place_name}\n\n"
-        f"  In {SURGE_AFTER_SECONDS:.0f}s a crowd builds up in '{site.zone_name}' at "
+        f"  In {surge_after:.0f}s a crowd builds up in '{site.zone_name}' at "
         f"{site.place_name}; an alert fires and a task reaches {site.worker}.\n"
         f"  Log in as the worker to accept and resolve it, then as the duty officer to close it.\n"
         f"  Ctrl-C stops everything.\n\n"

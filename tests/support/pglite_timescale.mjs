@@ -78,9 +78,66 @@ await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb')
 // DISCARD ALL would lose it: remember it and restore it after every reset.
 const searchPath = (await db.query('SELECT current_setting($1) AS v', ['search_path'])).rows[0].v
 
+// ---------------------------------------------------------------- wire guard
+// COPY ... FROM STDIN traps the WASM build ("RuntimeError: unreachable") and
+// kills the whole database. So a Query or Parse message whose SQL contains one
+// is rewritten to a statement that raises a normal error in the session
+// (correct transaction state, connection stays usable). COPY ... TO STDOUT
+// works and is left alone.
+const COPY_IN = /(^|;)\s*COPY\b[^;]*?\bFROM\s+STDIN\b/i
+const COPY_IN_SQL =
+  "DO $pglite$ BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', " +
+  "MESSAGE = 'COPY FROM STDIN is not supported by the PGlite test server; use INSERT'; " +
+  'END $pglite$'
+
+function protocolMessage(type, body) {
+  const head = Buffer.alloc(5)
+  head.write(type, 0)
+  head.writeInt32BE(body.length + 4, 1)
+  return new Uint8Array(Buffer.concat([head, body]))
+}
+const cstring = (text) => Buffer.concat([Buffer.from(text), Buffer.from([0])])
+
+function guardCopyIn(message) {
+  const type = message[0]
+  if (type !== 0x51 && type !== 0x50) return message // only Query / Parse
+  const body = Buffer.from(message.buffer, message.byteOffset + 5, message.length - 5)
+  if (type === 0x51) {
+    const sql = body.subarray(0, body.indexOf(0)).toString()
+    return COPY_IN.test(sql) ? protocolMessage('Q', cstring(COPY_IN_SQL)) : message
+  }
+  const nameEnd = body.indexOf(0)
+  const sqlEnd = body.indexOf(0, nameEnd + 1)
+  const sql = body.subarray(nameEnd + 1, sqlEnd).toString()
+  if (!COPY_IN.test(sql)) return message
+  const name = body.subarray(0, nameEnd + 1) // statement name incl. NUL
+  return protocolMessage('P', Buffer.concat([name, cstring(COPY_IN_SQL), Buffer.alloc(2)]))
+}
+
+// A WASM trap leaves PGlite unusable: exit so tests fail fast and clearly.
+function crashed(err) {
+  if (err instanceof WebAssembly.RuntimeError) {
+    console.error('pglite_timescale: FATAL: PGlite (WASM) crashed, exiting:', err)
+    process.exit(70)
+  }
+  throw err
+}
+
+// What the socket layer sees of the database: every wire message goes through
+// guardCopyIn, and a WASM trap ends the process. (Only these members are used
+// by pglite-socket; PGlite's private fields rule out a Proxy.)
+const wire = {
+  waitReady: db.waitReady,
+  runExclusive: (fn) => db.runExclusive(fn),
+  execProtocolRaw: (message, options) =>
+    db.execProtocolRaw(guardCopyIn(message), options).catch(crashed),
+  isInTransaction: () => db.isInTransaction(),
+  exec: (sql, options) => db.exec(sql, options).catch(crashed),
+}
+
 // ---------------------------------------------------------------- mode N>1
 async function startMultiplexed() {
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, maxConnections })
+  const server = new PGLiteSocketServer({ db: wire, host: '127.0.0.1', port, maxConnections })
   server.addEventListener('error', (ev) => console.error('pglite-socket error:', ev.detail))
   await server.start()
   return {
@@ -93,18 +150,9 @@ async function startMultiplexed() {
 const SYNC = new Uint8Array([0x53, 0, 0, 0, 4]) // protocol Sync message
 
 function fatalResponse(code, message) {
-  const field = (tag, text) => Buffer.concat([Buffer.from(tag), Buffer.from(text), Buffer.from([0])])
-  const body = Buffer.concat([
-    field('S', 'FATAL'),
-    field('V', 'FATAL'),
-    field('C', code),
-    field('M', message),
-    Buffer.from([0]),
-  ])
-  const head = Buffer.alloc(5)
-  head.write('E', 0)
-  head.writeInt32BE(body.length + 4, 1)
-  return Buffer.concat([head, body])
+  const field = (tag, text) => Buffer.concat([Buffer.from(tag), cstring(text)])
+  const fields = [field('S', 'FATAL'), field('V', 'FATAL'), field('C', code), field('M', message)]
+  return protocolMessage('E', Buffer.concat([...fields, Buffer.from([0])]))
 }
 
 async function startSingleSession() {
@@ -118,7 +166,7 @@ async function startSingleSession() {
   // Duck-typed stand-in for pglite-socket's (unexported) QueryQueueManager.
   const queryQueue = {
     enqueue: (_handlerId, message) =>
-      serial(() => db.runExclusive(() => db.execProtocolRaw(message))),
+      serial(() => wire.runExclusive(() => wire.execProtocolRaw(message))),
     clearQueueForHandler: () => {},
     clearTransactionIfNeeded: async () => {},
   }
@@ -131,6 +179,7 @@ async function startSingleSession() {
       await db.exec('DISCARD ALL')
       await db.query('SELECT set_config($1, $2, false)', ['search_path', searchPath])
     } catch (err) {
+      if (err instanceof WebAssembly.RuntimeError) crashed(err)
       console.error('pglite_timescale: session reset failed:', err?.message ?? err)
     }
   }

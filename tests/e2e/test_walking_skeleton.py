@@ -1,0 +1,78 @@
+"""The whole loop over real servers: a simulated camera's surge ends as a closed task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from sharpeyes.components import start
+from sharpeyes.mqtt import parse_mqtt_url
+from sharpeyes.runtime import Runtime
+from sharpeyes.settings import Settings
+from simulators.camera import load_cameras, run_fleet
+from simulators.scenario import OrdinaryDay, Scenario, Surge
+from tests.helpers import PASSWORD, tiny_city, wait_until
+
+
+@pytest.fixture
+def system(settings: Settings, db: psycopg.Connection) -> Iterator[tuple[Runtime, str]]:
+    tiny_city(db)
+    rt = Runtime(settings)
+    rt.open_store()
+    rt.open_broker()
+    rt.migrate()
+    api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
+    assert api is not None
+    try:
+        yield rt, api.url
+    finally:
+        rt.close()
+
+
+def login(http: httpx.Client, username: str) -> None:
+    token = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    token.raise_for_status()
+    http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+
+def test_a_camera_surge_becomes_one_task_for_the_right_worker_who_closes_the_loop(
+    system: tuple[Runtime, str], db: psycopg.Connection
+) -> None:
+    rt, url = system
+    scenario = Scenario(OrdinaryDay(mean=0.5, amplitude=0.1),
+                        (Surge("Z-A", start=1.0, ramp=2.0, hold=600, peak_density=5.0),))
+    cameras = load_cameras(db)
+    rt.spawn("simulators", lambda stop: run_fleet(
+        cameras, parse_mqtt_url(rt.mqtt_url), rt.settings.topic_prefix, scenario.density, stop,
+        period=0.25))
+
+    def tasks() -> list[tuple[object, ...]]:
+        return db.execute("SELECT id, zone_id, assignee_id, state FROM tasks").fetchall()
+
+    (task_id, zone, assignee, state), = wait_until(tasks, timeout=20, what="the surge's task")
+    assert (zone, assignee, state) == ("Z-A", "P-wA", "dispatched")
+    rt.stop.wait(2.0)  # the surge goes on; it must not open a second task
+    assert len(tasks()) == 1
+    assert db.execute("SELECT count(*) FROM alerts WHERE zone_id = 'Z-B'").fetchone() == (0,)
+
+    with httpx.Client(base_url=url, timeout=10) as worker:
+        login(worker, "w-a")
+        hotspots = worker.get("/api/v1/hotspots").json()["items"]
+        assert hotspots[0]["zone_id"] == "Z-A" and hotspots[0]["density"] >= 4.0
+        assert worker.post(f"/api/v1/tasks/{task_id}/accept").json()["state"] == "handling"
+        assert worker.post(f"/api/v1/tasks/{task_id}/resolve").json()["state"] == "follow_up"
+    with httpx.Client(base_url=url, timeout=10) as officer:
+        login(officer, "op-a")
+        closed = officer.post(f"/api/v1/tasks/{task_id}/close", json={"rating": 5})
+        assert closed.json()["state"] == "closed"
+        trail = officer.get(f"/api/v1/tasks/{task_id}/events").json()
+        metrics = officer.get("/metrics").text
+        health = officer.get("/health").json()
+    assert [e["to_state"] for e in trail] == [
+        "reported", "dispatched", "handling", "follow_up", "closed"]
+    assert "sharpeyes_alerts_firing 1.0" in metrics
+    assert health["status"] == "ok", health
+    assert set(health["components"]) == {"database", "mqtt", "ingest", "alerts", "dispatcher"}

@@ -21,8 +21,12 @@ Caveats of the served database:
   multiplexes clients onto the *same* session instead (shared SETs, temp
   tables and transactions; a query while another client is in a transaction
   can hang).
-* Connect with ``psycopg.connect(url, prepare_threshold=None)``.
-* COPY is not supported: it breaks the connection and can wedge the server.
+* Connect with ``psycopg.connect(url, prepare_threshold=None)`` (required with
+  ``max_connections`` > 1, where psycopg's ``_pg3_*`` statement names collide
+  across connections; harmless and recommended in the default mode).
+* ``COPY ... FROM STDIN`` traps the WASM build, so the server rewrites it into
+  an error (``FeatureNotSupported``; connection stays usable). ``COPY ... TO
+  STDOUT`` via ``cursor.copy()`` works.
 * ``pg_backend_pid()`` is 0; PGlite runs with ``enable_seqscan = off``;
   TimescaleDB background jobs (policies) never run on their own.
 """
@@ -46,8 +50,8 @@ from typing import IO
 
 __all__ = [
     "PACKAGES",
-    "PgliteHarnessError",
     "SERVER_SCRIPT",
+    "PgliteHarnessError",
     "ensure_node_packages",
     "node_available",
     "serve_timescale",
@@ -66,7 +70,7 @@ SERVER_SCRIPT: Path = Path(__file__).with_name("pglite_timescale.mjs")
 
 _NPM_TIMEOUT_S = 600.0
 _STOP_TIMEOUT_S = 10.0
-_STDERR_TAIL_LINES = 200
+_TAIL_LINES = 200
 
 
 class PgliteHarnessError(RuntimeError):
@@ -90,8 +94,7 @@ def _installed_version(node_modules: Path, package: str) -> str | None:
 
 def _packages_installed(node_modules: Path) -> bool:
     return all(
-        _installed_version(node_modules, name) == version
-        for name, version in PACKAGES.items()
+        _installed_version(node_modules, name) == version for name, version in PACKAGES.items()
     )
 
 
@@ -154,7 +157,9 @@ def ensure_node_packages(cache_dir: Path) -> Path:
     return node_modules
 
 
-def _pump(stream: IO[str], sink: queue.Queue[str | None] | None, tail: collections.deque[str], name: str) -> None:
+def _pump(
+    stream: IO[str], sink: queue.Queue[str | None] | None, tail: collections.deque[str], name: str
+) -> None:
     """Drain a child's pipe so it never blocks; forward lines to ``sink``/log."""
     try:
         for raw in stream:
@@ -240,11 +245,15 @@ def serve_timescale(
     )
     assert proc.stdout is not None and proc.stderr is not None
     lines: queue.Queue[str | None] = queue.Queue()
-    stdout_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
-    stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
+    stdout_tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+    stderr_tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
     pumps = [
-        threading.Thread(target=_pump, args=(proc.stdout, lines, stdout_tail, "stdout"), daemon=True),
-        threading.Thread(target=_pump, args=(proc.stderr, None, stderr_tail, "stderr"), daemon=True),
+        threading.Thread(
+            target=_pump, args=(proc.stdout, lines, stdout_tail, "stdout"), daemon=True
+        ),
+        threading.Thread(
+            target=_pump, args=(proc.stderr, None, stderr_tail, "stderr"), daemon=True
+        ),
     ]
     for thread in pumps:
         thread.start()
@@ -261,7 +270,14 @@ def serve_timescale(
         _stop(proc)
         for thread in pumps:
             thread.join(timeout=_STOP_TIMEOUT_S)
-        logger.info("PGlite server stopped (exit %s)", proc.returncode)
+        if proc.returncode == 0:
+            logger.info("PGlite server stopped")
+        else:  # e.g. 70: the WASM database crashed while serving
+            logger.error(
+                "PGlite server exited with code %s; stderr:\n%s",
+                proc.returncode,
+                "\n".join(stderr_tail),
+            )
 
 
 def _wait_ready(

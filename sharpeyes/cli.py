@@ -1,8 +1,15 @@
-"""The ``sharpeyes`` command line: demo, serve, db."""
+"""The ``sharpeyes`` command line.
+
+Core commands (demo, serve, db) live here; each stage adds its own subcommands from a
+``register(subparsers)`` function in its package's ``cli`` module (listed in
+``STAGE_COMMANDS``), which sets ``handler`` to a function taking the parsed arguments
+and the settings and returning an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,24 +27,32 @@ SERVE_TARGETS = {
     "all": ("ingest", "alerts", "dispatcher", "api"),
 }
 
+# Modules with a ``register(subparsers)`` function that add a stage's own commands.
+STAGE_COMMANDS: tuple[str, ...] = ()
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sharpeyes", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sharpeyes", description="Sharp Eyes crowd safety")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="whole system with simulators on embedded defaults")
     demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     demo.add_argument("--surge-after", type=float, default=15.0,
                       help="seconds before the simulated crowd surge starts")
+    demo.set_defaults(handler=_demo)
     serve = sub.add_parser("serve", help="run production processes against configured servers")
     serve.add_argument("target", choices=sorted(SERVE_TARGETS))
+    serve.set_defaults(handler=_serve)
     db = sub.add_parser("db", help="database administration")
     db_sub = db.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("migrate", help="apply pending migrations")
+    db_sub.add_parser("migrate", help="apply pending migrations").set_defaults(handler=_db)
     seed = db_sub.add_parser("seed", help="load a city")
     seed.add_argument("--city", choices=["sample"], default="sample")
     seed.add_argument("--scale", type=int, default=1, help="multiply the sample city")
     seed.add_argument("--seed", type=int, default=7, help="random seed of the generator")
+    seed.set_defaults(handler=_db)
+    for module in STAGE_COMMANDS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -50,19 +65,19 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _demo(settings: Settings, duration: float | None, surge_after: float) -> int:
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from sharpeyes.demo import run_demo
 
     rt = Runtime(settings)
     rt.install_signal_handlers()
     try:
-        run_demo(rt, sys.stdout, duration, surge_after)
+        run_demo(rt, sys.stdout, args.duration, args.surge_after)
     finally:
         rt.close()
     return 0
 
 
-def _serve(settings: Settings, target: str) -> int:
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.database_url or not settings.mqtt_url:
         sys.stderr.write("serve needs SHARPEYES_DATABASE_URL and SHARPEYES_MQTT_URL "
                          "(use `sharpeyes demo` for the embedded defaults)\n")
@@ -73,7 +88,7 @@ def _serve(settings: Settings, target: str) -> int:
     try:
         wait_for_database(rt.database_url, rt.stop)
         rt.migrate()
-        api = start(rt, SERVE_TARGETS[target])
+        api = start(rt, SERVE_TARGETS[args.target])
         if api is not None:
             logging.getLogger(__name__).info("API listening on %s", api.url)
         rt.wait()
@@ -82,7 +97,7 @@ def _serve(settings: Settings, target: str) -> int:
     return 0
 
 
-def _db(settings: Settings, args: argparse.Namespace) -> int:
+def _db(args: argparse.Namespace, settings: Settings) -> int:
     rt = Runtime(settings)
     try:
         rt.open_store()
@@ -103,13 +118,9 @@ def _db(settings: Settings, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
-    settings = load_settings()
     try:
-        if args.command == "demo":
-            return _demo(settings, args.duration, args.surge_after)
-        if args.command == "serve":
-            return _serve(settings, args.target)
-        return _db(settings, args)
+        code: int = args.handler(args, load_settings())
+        return code
     except ComponentFailed as exc:
         sys.stderr.write(f"sharpeyes stopped: {exc}\n")
         return 1

@@ -26,7 +26,10 @@ LEFT JOIN zone_current c ON c.zone_id = z.id
 WHERE r.enabled AND r.kind = 'density_above'
 """
 
-_ACTIVE = "SELECT id, fingerprint, state, pending_since FROM alerts WHERE state IN ('pending', 'firing')"
+_ACTIVE = (
+    "SELECT id, fingerprint, state, pending_since FROM alerts"
+    " WHERE state IN ('pending', 'firing')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ def fingerprint(rule_id: int, zone_id: str) -> str:
     return f"density_above:{rule_id}:{zone_id}"
 
 
-def evaluate(conn: psycopg.Connection, now: datetime, stale_after: timedelta) -> CycleResult:
+def evaluate(conn: psycopg.Connection[Any], now: datetime, stale_after: timedelta) -> CycleResult:
     """Evaluate every (rule, zone); apply and return the changes."""
     changes: dict[Step, int] = {}
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:

@@ -7,6 +7,7 @@ the lock is released, and a standby's next :meth:`LeaderLock.acquire` wins.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import psycopg
 
@@ -21,7 +22,7 @@ class LeaderLock:
     def __init__(self, url: str, key: int = ALERTS_LEADER_KEY) -> None:
         self.url = url
         self.key = key
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection[Any] | None = None
 
     def acquire(self) -> bool:
         """Try to become (or confirm being) the leader; never blocks."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 def run_alerts(url: str, stop: threading.Event, interval: float, stale_after: float) -> None:
     """Evaluate every ``interval`` seconds while this process holds the leader lock."""
     leader = LeaderLock(url)
-    conn: psycopg.Connection | None = None
+    conn: psycopg.Connection[Any] | None = None
     try:
         while not stop.is_set():
             if not leader.acquire():

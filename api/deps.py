@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, cast
 
 import psycopg
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
+from psycopg.rows import DictRow
 
 from api.security import InvalidToken, decode_token, load_actor
 from api.services import Services
@@ -24,12 +25,12 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_conn(services: ServicesDep) -> Iterator[psycopg.Connection]:
+def get_conn(services: ServicesDep) -> Iterator[psycopg.Connection[DictRow]]:
     with services.pool.connection() as conn:
-        yield conn
+        yield cast(psycopg.Connection[DictRow], conn)  # the pool's row factory is dict_row
 
 
-ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]
+ConnDep = Annotated[psycopg.Connection[DictRow], Depends(get_conn)]
 
 _UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 

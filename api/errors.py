@@ -1,4 +1,7 @@
-"""Errors as RFC 9457 problem details (``application/problem+json``), never a bare 500 for bad input."""
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Bad input never becomes a 500: validation, task and HTTP errors all map to precise 4xx.
+"""
 
 from __future__ import annotations
 

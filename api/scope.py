@@ -7,7 +7,9 @@ from psycopg import sql
 from grid.actors import Actor, Role
 
 
-def region_scope(actor: Actor, path_column: str = "r.path") -> tuple[sql.Composable, dict[str, object]]:
+def region_scope(
+    actor: Actor, path_column: str = "r.path"
+) -> tuple[sql.Composable, dict[str, object]]:
     """A WHERE fragment on a region path column, with its parameters."""
     column = sql.SQL(path_column)
     if actor.role is Role.ADMIN:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import psycopg
@@ -35,7 +36,7 @@ def decode_token(token: str, secret: str) -> str:
     return subject
 
 
-def load_actor(conn: psycopg.Connection, person_id: str) -> Actor | None:
+def load_actor(conn: psycopg.Connection[Any], person_id: str) -> Actor | None:
     row = conn.cursor(row_factory=tuple_row).execute(
         "SELECT p.role, r.path, COALESCE(array_agg(m.grid_code) FILTER"
         " (WHERE m.grid_code IS NOT NULL), '{}')"

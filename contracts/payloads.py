@@ -53,7 +53,9 @@ class _Payload(BaseModel):
 
 class ZoneCount(_Payload):
     zone_id: str = Field(min_length=1, max_length=64)
-    count: FiniteFloat = Field(ge=0, description="People in the zone (estimates may be fractional).")
+    count: FiniteFloat = Field(
+        ge=0, description="People in the zone (estimates may be fractional)."
+    )
     density: FiniteFloat | None = Field(
         None, ge=0, le=MAX_DENSITY,
         description="Persons/m²; omitted means count / the zone's registered walkable area.",

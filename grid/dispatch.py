@@ -60,7 +60,7 @@ class Dispatched:
 Notifier = Callable[[Dispatched], None]
 
 
-def dispatch_pending(conn: psycopg.Connection, limit: int = 100) -> list[Dispatched]:
+def dispatch_pending(conn: psycopg.Connection[Any], limit: int = 100) -> list[Dispatched]:
     """Turn undispatched firing alerts into tasks; one transaction; returns what it did."""
     done: list[Dispatched] = []
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:

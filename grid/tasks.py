@@ -100,7 +100,7 @@ def _check(actor: Actor, task: dict[str, Any], action: str, note: str | None) ->
 
 
 def apply_action(
-    conn: psycopg.Connection,
+    conn: psycopg.Connection[Any],
     task_id: int,
     actor: Actor,
     action: str,

@@ -95,7 +95,7 @@ class IngestConsumer:
             log.warning("ingest lost the broker (%s); paho reconnects with back-off", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        item = RawMessage(msg.topic, msg.payload, msg.mid, msg.qos, self._generation)
+        item = RawMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
         while not self._stop.is_set():
             try:
                 self.queue.put(item, timeout=0.5)
@@ -109,7 +109,7 @@ class IngestConsumer:
         connect_properties = None
         kwargs: dict[str, object] = {}
         if self.protocol == MQTTProtocolVersion.MQTTv5:
-            connect_properties = Properties(PacketTypes.CONNECT)
+            connect_properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             connect_properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
             connect_properties.ReceiveMaximum = min(65535, self.queue.maxsize)
             kwargs = {"clean_start": False, "properties": connect_properties}

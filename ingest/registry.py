@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -23,7 +24,7 @@ class Registry:
         self._min_refresh = min_refresh
         self._loaded_at = float("-inf")
 
-    def load(self, conn: psycopg.Connection) -> None:
+    def load(self, conn: psycopg.Connection[Any]) -> None:
         with conn.cursor() as cur:
             cur.execute("SELECT id, kind FROM devices")
             self.devices = {str(r[0]): str(r[1]) for r in cur.fetchall()}
@@ -31,7 +32,7 @@ class Registry:
             self.zones = {str(r[0]): ZoneInfo(str(r[1]), float(r[2])) for r in cur.fetchall()}
         self._loaded_at = time.monotonic()
 
-    def refresh_on_miss(self, conn: psycopg.Connection) -> bool:
+    def refresh_on_miss(self, conn: psycopg.Connection[Any]) -> bool:
         """Reload if the last load is old enough; True if it reloaded."""
         if time.monotonic() - self._loaded_at < self._min_refresh:
             return False

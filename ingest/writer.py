@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
@@ -110,9 +111,9 @@ class BatchWriter:
         self.url = url
         self.decoder = decoder
         self.instance = instance
-        self._conn: psycopg.Connection | None = None
+        self._conn: psycopg.Connection[Any] | None = None
 
-    def _connection(self) -> psycopg.Connection:
+    def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = psycopg.connect(self.url, autocommit=True)
             with self._conn.transaction():
@@ -138,7 +139,7 @@ class BatchWriter:
                 self._conn = None
             raise
 
-    def _decode(self, conn: psycopg.Connection, message: RawMessage, now: datetime) -> Decoded:
+    def _decode(self, conn: psycopg.Connection[Any], message: RawMessage, now: datetime) -> Decoded:
         result = self.decoder.decode(message.topic, message.payload, now)
         unknown = {RejectKind.UNKNOWN_DEVICE, RejectKind.UNKNOWN_ZONE}
         if isinstance(result, DeadLetter) and result.kind in unknown:
@@ -146,7 +147,7 @@ class BatchWriter:
                 result = self.decoder.decode(message.topic, message.payload, now)
         return result
 
-    def _commit(self, conn: psycopg.Connection, decoded: list[Decoded]) -> BatchResult:
+    def _commit(self, conn: psycopg.Connection[Any], decoded: list[Decoded]) -> BatchResult:
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
         self._register_new_devices(conn, accepted)
@@ -162,7 +163,9 @@ class BatchWriter:
                     duplicates=duplicates, dead_letters=len(dead))
         return BatchResult(len(decoded), written, duplicates, len(dead))
 
-    def _register_new_devices(self, conn: psycopg.Connection, accepted: list[Accepted]) -> None:
+    def _register_new_devices(
+        self, conn: psycopg.Connection[Any], accepted: list[Accepted]
+    ) -> None:
         registry = self.decoder.registry
         new = {a.device_id: a.device_kind for a in accepted if a.device_id not in registry.devices}
         for device_id, kind in new.items():
@@ -174,7 +177,7 @@ class BatchWriter:
             registry.add_device(device_id, kind)
             log.info("auto-registered %s %s", kind, device_id)
 
-    def _copy_observations(self, conn: psycopg.Connection, rows: list[ObservationRow]) -> int:
+    def _copy_observations(self, conn: psycopg.Connection[Any], rows: list[ObservationRow]) -> int:
         if not rows:
             return 0
         with conn.cursor() as cur:
@@ -192,7 +195,7 @@ class BatchWriter:
             cur.execute(_UPDATE_ZONE_CURRENT)
         return inserted
 
-    def _copy_readings(self, conn: psycopg.Connection, rows: list[ReadingRow]) -> int:
+    def _copy_readings(self, conn: psycopg.Connection[Any], rows: list[ReadingRow]) -> int:
         if not rows:
             return 0
         with conn.cursor() as cur:
@@ -207,7 +210,7 @@ class BatchWriter:
             return cur.rowcount
 
     @staticmethod
-    def _mark_seen(conn: psycopg.Connection, accepted: Iterable[Accepted]) -> None:
+    def _mark_seen(conn: psycopg.Connection[Any], accepted: Iterable[Accepted]) -> None:
         latest: dict[str, datetime] = {}
         for a in accepted:
             if a.seen_at is not None:
@@ -217,7 +220,7 @@ class BatchWriter:
                 cur.executemany(_SEEN, [{"device_id": d, "seen": t} for d, t in latest.items()])
 
     @staticmethod
-    def _apply_statuses(conn: psycopg.Connection, updates: list[StatusUpdate]) -> None:
+    def _apply_statuses(conn: psycopg.Connection[Any], updates: list[StatusUpdate]) -> None:
         last = {u.device_id: u for u in updates}  # in arrival order: the last one wins
         if last:
             with conn.cursor() as cur:
@@ -227,7 +230,7 @@ class BatchWriter:
                 ])
 
     @staticmethod
-    def _dead_letters(conn: psycopg.Connection, dead: list[DeadLetter]) -> None:
+    def _dead_letters(conn: psycopg.Connection[Any], dead: list[DeadLetter]) -> None:
         if dead:
             with conn.cursor() as cur:
                 cur.executemany(
@@ -238,7 +241,7 @@ class BatchWriter:
             for d in dead:
                 log.warning("dead letter on %s: %s", d.topic, d.reason)
 
-    def _count(self, conn: psycopg.Connection, **counts: int) -> None:
+    def _count(self, conn: psycopg.Connection[Any], **counts: int) -> None:
         with conn.cursor() as cur:
             cur.executemany(_COUNTER, [
                 (self.instance, f"ingest_{name}_total", value)

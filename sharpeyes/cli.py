@@ -28,7 +28,7 @@ SERVE_TARGETS = {
 }
 
 # Modules with a ``register(subparsers)`` function that add a stage's own commands.
-STAGE_COMMANDS: tuple[str, ...] = ()
+STAGE_COMMANDS: tuple[str, ...] = ("sharpeyes.bench_cli",)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Attaching each stage to a :class:`~sharpeyes.runtime.Runtime` (used by ``serve`` and ``demo``)."""
+"""Attaching each stage to a :class:`~sharpeyes.runtime.Runtime` (``serve`` and ``demo``)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,12 @@ def _worker_notifier(rt: Runtime) -> Callable[[Dispatched], None]:
     client = new_client(address)
     client.connect_async(address.host, address.port, keepalive=30)
     client.loop_start()
-    rt.on_close(lambda: (client.disconnect(), client.loop_stop()))
+
+    def close() -> None:
+        client.disconnect()
+        client.loop_stop()
+
+    rt.on_close(close)
 
     def notify(item: Dispatched) -> None:
         if item.assignee_id:

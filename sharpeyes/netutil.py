@@ -22,5 +22,6 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f}s") from None
+                message = f"nothing listens on {host}:{port} after {timeout:.0f}s"
+                raise TimeoutError(message) from None
             time.sleep(0.05)

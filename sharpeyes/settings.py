@@ -43,14 +43,16 @@ class Settings(BaseSettings):
         None, description="PostgreSQL URL; unset starts the embedded PostgreSQL."
     )
     mqtt_url: str | None = Field(
-        None, description="Broker URL mqtt://[user:pass@]host:port; unset starts an embedded broker."
+        None,
+        description="Broker URL mqtt://[user:pass@]host:port; unset starts an embedded broker.",
     )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Where the embedded PostgreSQL and broker keep their data.",
     )
     embedded_broker: EmbeddedBroker = Field(
-        EmbeddedBroker.AUTO, description="auto (mosquitto if on PATH, else amqtt), mosquitto, amqtt."
+        EmbeddedBroker.AUTO,
+        description="auto (mosquitto if on PATH, else amqtt), mosquitto, amqtt.",
     )
     topic_prefix: str = Field("sharpeyes", description="Root of every MQTT topic of the contract.")
     api_host: str = Field("127.0.0.1", description="Address the API binds to.")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 
-def connect(url: str, **kwargs: object) -> psycopg.Connection:
+def connect(url: str, **kwargs: object) -> psycopg.Connection[Any]:
     """A single connection (scripts, migrations, leader locks)."""
     return psycopg.connect(url, **kwargs)  # type: ignore[arg-type]
 
@@ -24,7 +26,12 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "
     return pool
 
 
-def has_timescale(conn: psycopg.Connection) -> bool:
+def url_with_database(url: str, database: str) -> str:
+    """The same server and credentials as ``url``, another database."""
+    return psycopg.conninfo.make_conninfo(url, dbname=database)
+
+
+def has_timescale(conn: psycopg.Connection[Any]) -> bool:
     """Whether the timescaledb extension is installed in this database."""
     row = conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
     return row is not None

@@ -12,6 +12,7 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -54,7 +55,7 @@ def available_migrations() -> list[Migration]:
     return found
 
 
-def migrate(conn: psycopg.Connection) -> list[int]:
+def migrate(conn: psycopg.Connection[Any]) -> list[int]:
     """Apply what is missing; return the versions applied by this call."""
     conn.autocommit = True
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
@@ -81,7 +82,7 @@ def migrate(conn: psycopg.Connection) -> list[int]:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
-def _apply(conn: psycopg.Connection, migration: Migration) -> None:
+def _apply(conn: psycopg.Connection[Any], migration: Migration) -> None:
     log.info("applying migration %04d_%s", migration.version, migration.name)
     with conn.transaction():
         conn.execute(migration.sql.encode())

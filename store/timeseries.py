@@ -1,4 +1,4 @@
-"""Time-bucketed queries that run on TimescaleDB (``time_bucket``) and plain PostgreSQL (``date_bin``)."""
+"""Time-bucketed queries for TimescaleDB (``time_bucket``) and plain PostgreSQL (``date_bin``)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def bucket_expression(timescale: bool, column: str = "time") -> sql.Composable:
 
 
 def zone_series(
-    conn: psycopg.Connection, zone_id: str, since: datetime, until: datetime,
+    conn: psycopg.Connection[Any], zone_id: str, since: datetime, until: datetime,
     bucket: timedelta, *, timescale: bool,
 ) -> list[dict[str, Any]]:
     """Mean and peak density and mean count per bucket for one zone."""

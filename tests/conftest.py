@@ -18,15 +18,10 @@ import pytest
 
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
 from sharpeyes.settings import EmbeddedBroker, Settings
+from store.db import url_with_database
 from store.migrate import migrate
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _with_database(url: str, name: str) -> str:
-    conninfo = psycopg.conninfo.conninfo_to_dict(url)
-    conninfo["dbname"] = name
-    return psycopg.conninfo.make_conninfo(**conninfo)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +45,7 @@ def template_db(pg_admin_url: str) -> Iterator[str]:
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    with psycopg.connect(_with_database(pg_admin_url, name)) as conn:
+    with psycopg.connect(url_with_database(pg_admin_url, name)) as conn:
         migrate(conn)
     yield name
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
@@ -63,7 +58,7 @@ def db_url(pg_admin_url: str, template_db: str) -> Iterator[str]:
     name = f"sharpeyes_t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield _with_database(pg_admin_url, name)
+    yield url_with_database(pg_admin_url, name)
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from api.deps import ServicesDep
@@ -52,12 +54,12 @@ class _StoreCollector:
         self.pool = pool
 
     def collect(self) -> Iterator[Metric]:
-        with self.pool.connection(timeout=5) as conn:
-            counters = conn.execute(
+        with self.pool.connection(timeout=5) as conn, conn.cursor(row_factory=dict_row) as cur:
+            counters = cur.execute(
                 "SELECT name, instance, value FROM service_counters").fetchall()
-            firing = conn.execute(
+            firing = cur.execute(
                 "SELECT count(*) AS n FROM alerts WHERE state = 'firing'").fetchone()
-            tasks = conn.execute(
+            tasks = cur.execute(
                 "SELECT state, count(*) AS n FROM tasks WHERE state = ANY(%s) GROUP BY state",
                 (list(OPEN_STATES),)).fetchall()
         yield from self._counters(counters)
@@ -72,12 +74,12 @@ class _StoreCollector:
         yield open_tasks
 
     @staticmethod
-    def _counters(rows: list[dict[str, object]]) -> Iterator[Metric]:
+    def _counters(rows: list[dict[str, Any]]) -> Iterator[Metric]:
         for name, help_text in _INGEST_COUNTERS.items():
             family = CounterMetricFamily(f"sharpeyes_{name}", help_text, labels=["instance"])
             instances = [r for r in rows if r["name"] == name]
             for r in instances:
-                family.add_metric([str(r["instance"])], float(r["value"]))  # type: ignore[arg-type]
+                family.add_metric([str(r["instance"])], float(r["value"]))
             if not instances:
                 family.add_metric([""], 0.0)
             yield family
@@ -86,5 +88,5 @@ class _StoreCollector:
 @router.get("/metrics", response_class=Response)
 def metrics(services: ServicesDep) -> Response:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StoreCollector(services.pool))  # type: ignore[arg-type]
+    registry.register(_StoreCollector(services.pool))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

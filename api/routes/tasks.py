@@ -108,6 +108,6 @@ def task_events(task_id: int, actor: ActorDep, conn: ConnDep) -> list[EventOut]:
                         409: {"description": "not allowed from this state or by you"}})
 def act_on_task(task_id: int, action: TaskAction, actor: ActorDep, conn: ConnDep,
                 body: Annotated[ActionIn | None, Body()] = None) -> TaskOut:
-    body = body or ActionIn()
+    body = body or ActionIn(note=None, rating=None)
     task = apply_action(conn, task_id, actor, action.value, note=body.note, rating=body.rating)
     return TaskOut(**task)

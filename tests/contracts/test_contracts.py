@@ -41,7 +41,8 @@ def test_subscriptions_cover_every_kind_with_single_level_wildcards() -> None:
 
 def test_timestamps_accept_zoned_iso_and_epoch_millis_only() -> None:
     zones = [{"zone_id": "Z", "count": 1}]
-    iso = DensityReport.model_validate({"seq": 1, "ts": "2026-11-22T08:00:00+08:00", "zones": zones})
+    iso = DensityReport.model_validate(
+        {"seq": 1, "ts": "2026-11-22T08:00:00+08:00", "zones": zones})
     epoch = DensityReport.model_validate({"seq": 1, "ts": 1795305600000, "zones": zones})
     assert iso.ts == datetime(2026, 11, 22, 0, 0, tzinfo=UTC)
     assert epoch.ts == datetime.fromtimestamp(1795305600, tz=UTC)

@@ -47,7 +47,7 @@ BAD = [
     ("not json", TOPIC, b"{seq: 1", RejectKind.BAD_JSON, "not valid JSON"),
     ("not utf-8", TOPIC, b"\xff\xfe", RejectKind.BAD_JSON, "not valid JSON"),
     ("NaN literal", TOPIC, b'{"seq": 1, "ts": 0, "zones": [{"zone_id": "Z-A", "count": NaN}]}',
-     RejectKind.BAD_JSON, "not a number"),
+     RejectKind.IMPOSSIBLE_VALUE, "finite number"),
     ("array", TOPIC, b"[1, 2]", RejectKind.SCHEMA, "JSON object"),
     ("missing zones", TOPIC, report(zones=None), RejectKind.SCHEMA, "zones"),
     ("extra field", TOPIC, report(colour="red"), RejectKind.SCHEMA, "colour"),

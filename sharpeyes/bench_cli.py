@@ -1,0 +1,35 @@
+"""``sharpeyes bench ...``: benchmark commands that print JSON, each with its own baseline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from sharpeyes.runtime import Runtime
+from sharpeyes.settings import Settings
+
+
+def register(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="benchmarks (JSON output, baseline in the same run)")
+    kinds = bench.add_subparsers(dest="bench_kind", required=True)
+    ingest = kinds.add_parser("ingest", help="committed rows/s vs a bare paho subscriber")
+    ingest.add_argument("--messages", type=int, default=200_000)
+    ingest.add_argument("--replicas", type=int, default=1)
+    ingest.add_argument("--publishers", type=int, default=4)
+    ingest.add_argument("--json", action="store_true", help="print the result as JSON")
+    ingest.set_defaults(handler=_bench_ingest)
+
+
+def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.bench import result_json, run_bench
+
+    rt = Runtime(settings)
+    try:
+        admin_url = rt.open_store()
+        mqtt_url = rt.open_broker()
+        result = run_bench(admin_url, mqtt_url, args.messages, args.publishers, args.replicas)
+    finally:
+        rt.close()
+    sys.stdout.write(result_json(result) + "\n")
+    return 0 if result.lost == 0 and result.duplicated == 0 else 1

@@ -78,7 +78,8 @@ class EmbeddedMqttBroker:
 
     def start(self) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        # A restart keeps the port, so clients reconnect to the same URL.
+        self.port = self.port or free_port()
         command = self._mosquitto_command() if self.kind is EmbeddedBroker.MOSQUITTO else (
             self._amqtt_command()
         )

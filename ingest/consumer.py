@@ -28,6 +28,7 @@ from sharpeyes.mqtt import BrokerAddress, new_client
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+REPLAY_EVERY_SECONDS = 2.0
 
 
 class IngestConsumer:
@@ -119,30 +120,42 @@ class IngestConsumer:
     def run(self, stop: threading.Event) -> None:
         """Batch, commit, acknowledge, until ``stop`` is set; then disconnect."""
         self.start()
+        next_replay = 0.0
         try:
             while not stop.is_set():
                 batch = self._next_batch(stop)
                 if batch:
                     self._commit_with_retry(batch, stop)
+                if time.monotonic() >= next_replay:
+                    next_replay = time.monotonic() + REPLAY_EVERY_SECONDS
+                    self._replay_dead_letters()
         finally:
             self._stop.set()
             self.client.disconnect()
             self.client.loop_stop()
             self.writer.close()
 
+    def _replay_dead_letters(self) -> None:
+        try:
+            stored, refused = self.writer.replay_requested()
+        except Exception:
+            log.exception("dead-letter replay failed; will retry")
+            return
+        if stored or refused:
+            log.info("replayed dead letters: %d stored, %d still refused", stored, refused)
+
     def _next_batch(self, stop: threading.Event) -> list[RawMessage]:
+        """Up to ``batch_size`` messages, or what arrived within ``flush_seconds`` (maybe none)."""
         batch: list[RawMessage] = []
         deadline = time.monotonic() + self.flush_seconds
         while len(batch) < self.batch_size and not stop.is_set():
             remaining = deadline - time.monotonic()
-            if remaining <= 0 and batch:
+            if remaining <= 0:
                 break
             try:
-                batch.append(self.queue.get(timeout=max(remaining, 0.05)))
+                batch.append(self.queue.get(timeout=remaining))
             except queue.Empty:
-                if batch:
-                    break
-                deadline = time.monotonic() + self.flush_seconds
+                break
         return batch
 
     def _commit_with_retry(self, batch: list[RawMessage], stop: threading.Event) -> None:

@@ -79,6 +79,12 @@ SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at, detail = EXCLUDED.
     last_seen = GREATEST(device_status.last_seen, EXCLUDED.last_seen)
 """
 
+_CLAIM_REPLAYS = """
+SELECT id, topic, payload FROM dead_letters
+WHERE replay_requested_at IS NOT NULL
+ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+
 _COUNTER = """
 INSERT INTO service_counters (instance, name, value) VALUES (%s, %s, %s)
 ON CONFLICT (instance, name) DO UPDATE SET value = service_counters.value + EXCLUDED.value
@@ -139,6 +145,41 @@ class BatchWriter:
                 self._conn = None
             raise
 
+    def replay_requested(self, limit: int = 500) -> tuple[int, int]:
+        """Re-decode dead letters marked for replay; (stored, still refused)."""
+        conn = self._connection()
+        now = datetime.now(UTC)
+        try:
+            with conn.transaction():
+                letters = conn.execute(_CLAIM_REPLAYS, (limit,)).fetchall()
+                if letters:  # a replay follows a fix: see the registry as it is now
+                    self.decoder.registry.load(conn)
+                decoded = [(lid, self._decode(conn, RawMessage(t, bytes(p)), now))
+                           for lid, t, p in letters]
+                accepted = [d for _, d in decoded if isinstance(d, Accepted)]
+                if accepted:
+                    self._commit(conn, list(accepted), counted_as="replayed")
+                self._settle_replays(conn, decoded)
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                self._conn = None
+            raise
+        return len(accepted), len(decoded) - len(accepted)
+
+    @staticmethod
+    def _settle_replays(conn: psycopg.Connection[Any], decoded: list[tuple[int, Decoded]]) -> None:
+        for letter_id, result in decoded:
+            if isinstance(result, DeadLetter):
+                conn.execute(
+                    "UPDATE dead_letters SET replay_requested_at = NULL, last_replay_error = %s,"
+                    " replay_attempts = replay_attempts + 1 WHERE id = %s",
+                    (result.reason, letter_id))
+            else:
+                conn.execute(
+                    "UPDATE dead_letters SET replay_requested_at = NULL, replayed_at = now(),"
+                    " last_replay_error = NULL, replay_attempts = replay_attempts + 1"
+                    " WHERE id = %s", (letter_id,))
+
     def _decode(self, conn: psycopg.Connection[Any], message: RawMessage, now: datetime) -> Decoded:
         result = self.decoder.decode(message.topic, message.payload, now)
         unknown = {RejectKind.UNKNOWN_DEVICE, RejectKind.UNKNOWN_ZONE}
@@ -147,7 +188,8 @@ class BatchWriter:
                 result = self.decoder.decode(message.topic, message.payload, now)
         return result
 
-    def _commit(self, conn: psycopg.Connection[Any], decoded: list[Decoded]) -> BatchResult:
+    def _commit(self, conn: psycopg.Connection[Any], decoded: list[Decoded],
+                counted_as: str = "messages") -> BatchResult:
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
         self._register_new_devices(conn, accepted)
@@ -159,7 +201,7 @@ class BatchWriter:
         self._apply_statuses(conn, [a.status for a in accepted if a.status is not None])
         self._dead_letters(conn, dead)
         duplicates = len(observations) + len(readings) - written
-        self._count(conn, messages=len(decoded), rows_written=written,
+        self._count(conn, **{counted_as: len(decoded)}, rows_written=written,
                     duplicates=duplicates, dead_letters=len(dead))
         return BatchResult(len(decoded), written, duplicates, len(dead))
 

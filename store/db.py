@@ -20,7 +20,9 @@ def create_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "
     """A connection pool; opened and checked before it is returned."""
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, name=name, open=False,
-        kwargs={"row_factory": dict_row},
+        # Autocommit: each statement commits at once and ``conn.transaction()`` opens a
+        # real transaction, so an API response is never sent before its write is durable.
+        kwargs={"row_factory": dict_row, "autocommit": True},
     )
     pool.open(wait=True, timeout=30)
     return pool

@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
 from api.deps import ConnDep, require
@@ -25,6 +25,15 @@ class DeadLetterOut(BaseModel):
     error_kind: str
     payload_base64: str
     payload_text: str | None
+    replayed_at: datetime | None
+    replay_requested_at: datetime | None
+    replay_attempts: int
+    last_replay_error: str | None
+
+
+class ReplayOut(BaseModel):
+    requested: int
+    detail: str
 
 
 @router.get("", response_model=Page[DeadLetterOut])
@@ -44,9 +53,36 @@ def list_dead_letters(conn: ConnDep, page: PageDep,
             text: str | None = raw.decode("utf-8")
         except UnicodeDecodeError:
             text = None
-        items.append(DeadLetterOut(id=r["id"], received_at=r["received_at"], topic=r["topic"],
-                                   reason=r["reason"], error_kind=r["error_kind"],
-                                   payload_base64=base64.b64encode(raw).decode(),
-                                   payload_text=text))
+        items.append(DeadLetterOut(
+            payload_base64=base64.b64encode(raw).decode(), payload_text=text,
+            **{k: v for k, v in r.items() if k in DeadLetterOut.model_fields}))
     total = int(rows[0]["total"]) if rows else 0
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+_MARK = """
+UPDATE dead_letters SET replay_requested_at = now()
+WHERE replayed_at IS NULL AND replay_requested_at IS NULL AND {condition}
+"""
+
+
+@router.post("/{letter_id}/replay", response_model=ReplayOut, status_code=202)
+def replay_one(letter_id: int, conn: ConnDep) -> ReplayOut:
+    """Ask ingest to decode this letter again (after registering the device or zone)."""
+    row = conn.execute("SELECT replayed_at FROM dead_letters WHERE id = %s",
+                       (letter_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"dead letter {letter_id} does not exist")
+    if row["replayed_at"] is not None:
+        raise HTTPException(409, f"dead letter {letter_id} was already replayed and stored")
+    marked = conn.execute(_MARK.format(condition="id = %s"), (letter_id,)).rowcount
+    return ReplayOut(requested=marked, detail="ingest replays marked letters within seconds")
+
+
+@router.post("/replay", response_model=ReplayOut, status_code=202)
+def replay_many(conn: ConnDep,
+                kind: Annotated[str | None, Query(max_length=32)] = None) -> ReplayOut:
+    """Ask ingest to replay every letter not yet stored (of one ``kind``, if given)."""
+    marked = conn.execute(_MARK.format(condition="(%s::text IS NULL OR error_kind = %s)"),
+                          (kind, kind)).rowcount
+    return ReplayOut(requested=marked, detail="ingest replays marked letters within seconds")

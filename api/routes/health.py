@@ -22,6 +22,7 @@ _INGEST_COUNTERS = {
     "ingest_rows_written_total": "Time-series rows written",
     "ingest_dead_letters_total": "Messages refused into the dead-letter table",
     "ingest_duplicates_total": "Rows skipped as redeliveries",
+    "ingest_replayed_total": "Dead letters replayed and stored after a fix",
 }
 
 

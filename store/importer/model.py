@@ -149,11 +149,12 @@ class Bundle:
     zones: tuple[ZoneRow, ...] = ()
     keys: dict[str, frozenset[Any]] = field(default_factory=dict)
     columns: dict[str, frozenset[str]] = field(default_factory=dict)
+    unreadable: frozenset[str] = frozenset()  # tables whose file could not be read at all
     errors: tuple[RowError, ...] = ()
 
     def claims(self, table: str, key: Any) -> bool:
         """Whether some row of this bundle, valid or not, has ``key`` in ``table``."""
-        return key in self.keys.get(table, frozenset())
+        return table in self.unreadable or key in self.keys.get(table, frozenset())
 
     def has_column(self, file: str, column: str) -> bool:
         return column in self.columns.get(file, frozenset())

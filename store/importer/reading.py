@@ -106,19 +106,18 @@ def _csv_rows(name: str, header: tuple[str, ...], reader: Any,
         yield CsvRow(line, values)
 
 
-def check_header(name: str, header: tuple[str, ...], required: tuple[str, ...],
-                 optional: tuple[str, ...], errors: list[RowError]) -> None:
+def check_header(name: str, header: tuple[str, ...], columns: tuple[str, ...],
+                 required: tuple[str, ...], errors: list[RowError]) -> None:
     """Unknown, repeated and missing columns, each an error on line 1."""
-    known = set(required) | set(optional)
     seen: set[str] = set()
     for column in header:
         if not column:
             continue
         if column in seen:
             errors.append(RowError(name, 1, column, "column appears twice"))
-        elif column not in known:
-            listed = ", ".join((*required, *optional))
-            errors.append(RowError(name, 1, column, f"unknown column (known: {listed})"))
+        elif column not in columns:
+            errors.append(RowError(name, 1, column, f"unknown column (known: "
+                                                    f"{', '.join(columns)})"))
         seen.add(column)
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
         errors.append(RowError(name, 1, "", "columns must be separated by commas"))
@@ -173,10 +172,11 @@ class Cells:
         return value
 
     def matching(self, column: str, pattern: re.Pattern[str], what: str, *,
-                 required: bool = False) -> str | None:
+                 required: bool = False, echo: bool = True) -> str | None:
         value = self._present(column, required)
         if value is not None and not pattern.fullmatch(value):
-            self.error(column, f"{value!r} is not a valid {what}")
+            shown = f"{value!r} is" if echo else "value is"
+            self.error(column, f"{shown} not a valid {what}")
             return None
         return value
 

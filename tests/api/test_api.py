@@ -177,3 +177,18 @@ def test_dashboard_is_served_without_external_resources(client: TestClient) -> N
     page = client.get("/").text
     assert 'id="login-form"' in page
     assert "http://" not in page and "https://" not in page
+
+
+def test_dead_letters_can_be_marked_for_replay(client: TestClient, db: psycopg.Connection) -> None:
+    db.execute("INSERT INTO dead_letters (topic, payload, reason, error_kind) VALUES"
+               " ('a', 'x', 'zone unknown', 'unknown_zone'), ('b', 'y', 'bad', 'bad_json'),"
+               " ('c', 'z', 'zone unknown', 'unknown_zone')")
+    headers = login(client, "op-a")
+    one = client.post("/api/v1/dead-letters/1/replay", headers=headers)
+    assert one.status_code == 202 and one.json()["requested"] == 1
+    many = client.post("/api/v1/dead-letters/replay?kind=unknown_zone", headers=headers)
+    assert many.json()["requested"] == 1  # letter 1 was already marked
+    assert client.post("/api/v1/dead-letters/99/replay", headers=headers).status_code == 404
+    marked = db.execute("SELECT id FROM dead_letters WHERE replay_requested_at IS NOT NULL"
+                        " ORDER BY id").fetchall()
+    assert marked == [(1,), (3,)]

@@ -120,3 +120,27 @@ def test_status_messages_and_reports_update_device_status(
         wait_until(lambda: counter(db, "messages") == 4, what="4 messages")
     states = dict(db.execute("SELECT device_id, state FROM device_status").fetchall())
     assert states == {"CAM-A": "online", "CAM-B": "lost"}
+
+
+def test_dead_letters_are_replayed_after_the_zone_is_registered(
+    settings: Settings, db: psycopg.Connection, mqtt_url: str
+) -> None:
+    tiny_city(db)
+    with running_ingest(settings):
+        publish_all(mqtt_url, reports(settings.topic_prefix, range(3), zone="Z-NEW"))
+        wait_until(lambda: counter(db, "dead_letters") == 3, what="3 dead letters")
+        db.execute("INSERT INTO zones (id, device_id, grid_code, name, area_m2)"
+                   " VALUES ('Z-NEW', 'CAM-A', 'G-A', 'new', 50)")
+        db.execute("INSERT INTO dead_letters (topic, payload, reason, error_kind, "
+                   " replay_requested_at) VALUES ('x/y', 'junk', 'bad', 'bad_topic', now())")
+        db.execute("UPDATE dead_letters SET replay_requested_at = now()")
+        wait_until(lambda: counter(db, "replayed") == 3, timeout=20, what="3 replayed")
+        wait_until(lambda: db.execute("SELECT count(*) FROM dead_letters WHERE"
+                                      " replay_requested_at IS NOT NULL").fetchone() == (0,),
+                   what="every replay settled")
+    assert db.execute("SELECT count(*) FROM crowd_observations WHERE zone_id = 'Z-NEW'"
+                      ).fetchone() == (3,)
+    refused = db.execute("SELECT replayed_at, replay_attempts, last_replay_error FROM"
+                         " dead_letters WHERE topic = 'x/y'").fetchone()
+    assert refused is not None and refused[0] is None and refused[1] == 1
+    assert "not <" in refused[2]

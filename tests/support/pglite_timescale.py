@@ -270,6 +270,9 @@ def serve_timescale(
         _stop(proc)
         for thread in pumps:
             thread.join(timeout=_STOP_TIMEOUT_S)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
         if proc.returncode == 0:
             logger.info("PGlite server stopped")
         else:  # e.g. 70: the WASM database crashed while serving

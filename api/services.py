@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
+from sharpeyes.mqtt import Publisher
 from sharpeyes.settings import Settings
 
 # A readiness probe: returns None when healthy, else what is wrong.
@@ -20,3 +21,4 @@ class Services:
     jwt_secret: str
     timescale: bool = False
     probes: dict[str, Probe] = field(default_factory=dict)
+    publisher: Publisher | None = None  # for the HTTP ingest endpoint

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--scale", type=int, default=1, help="multiply the sample city")
     seed.add_argument("--seed", type=int, default=7, help="random seed of the generator")
     seed.set_defaults(handler=_db)
+    from store import import_cli
+
+    import_cli.register(db_sub)  # sharpeyes db import DIR [--dry-run]
     for module in STAGE_COMMANDS:
         importlib.import_module(module).register(sub)
     return parser

@@ -14,7 +14,7 @@ from api.services import Services
 from contracts.topics import worker_topic
 from grid.dispatch import Dispatched, run_dispatcher, task_notification
 from ingest.service import run_ingest
-from sharpeyes.mqtt import new_client, parse_mqtt_url
+from sharpeyes.mqtt import Publisher, new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from store.db import create_pool, has_timescale
 
@@ -68,8 +68,10 @@ def start_api(rt: Runtime) -> ApiServer:
     probes = {"mqtt": rt.broker_probe}
     probes.update({name: rt.component_probe(name) for name in ("ingest", "alerts", "dispatcher")
                    if name in rt.components()})
+    publisher = Publisher(parse_mqtt_url(rt.mqtt_url))
+    rt.on_close(publisher.close)
     services = Services(settings=rt.settings, pool=pool, jwt_secret=rt.settings.token_secret(),
-                        timescale=timescale, probes=probes)
+                        timescale=timescale, probes=probes, publisher=publisher)
     server = ApiServer(services, rt.settings.api_host, rt.settings.api_port)
     server.start()
     if not server.wait_started():

@@ -100,3 +100,33 @@ def probe_protocol(address: BrokerAddress, timeout: float = 5.0) -> MQTTProtocol
     version = MQTTProtocolVersion.MQTTv5 if outcome.get("ok") else MQTTProtocolVersion.MQTTv311
     log.info("broker %s:%s speaks %s", address.host, address.port, version.name)
     return version
+
+
+class PublishError(RuntimeError):
+    """The broker did not acknowledge a publish in time (or is unreachable)."""
+
+
+class Publisher:
+    """A connected client for publishing QoS 1 messages and waiting for their PUBACK."""
+
+    def __init__(self, address: BrokerAddress, client_id: str | None = None) -> None:
+        self.client = new_client(address, client_id=client_id)
+        self.client.connect_async(address.host, address.port, keepalive=30)
+        self.client.loop_start()
+
+    def publish_all(self, messages: list[tuple[str, bytes, bool]], timeout: float = 10.0) -> None:
+        """Publish (topic, payload, retain) messages; raise PublishError unless all are acked."""
+        if not self.client.is_connected():
+            raise PublishError("not connected to the MQTT broker")
+        infos = [self.client.publish(t, p, qos=1, retain=r) for t, p, r in messages]
+        for info in infos:
+            try:
+                info.wait_for_publish(timeout=timeout)
+            except (RuntimeError, ValueError) as exc:
+                raise PublishError(str(exc)) from exc
+            if not info.is_published():
+                raise PublishError(f"broker did not acknowledge within {timeout:.0f}s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

@@ -109,6 +109,9 @@ def _csv_rows(name: str, header: tuple[str, ...], reader: Any,
 def check_header(name: str, header: tuple[str, ...], columns: tuple[str, ...],
                  required: tuple[str, ...], errors: list[RowError]) -> None:
     """Unknown, repeated and missing columns, each an error on line 1."""
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        errors.append(RowError(name, 1, "", "columns must be separated by commas"))
+        return
     seen: set[str] = set()
     for column in header:
         if not column:
@@ -119,9 +122,6 @@ def check_header(name: str, header: tuple[str, ...], columns: tuple[str, ...],
             errors.append(RowError(name, 1, column, f"unknown column (known: "
                                                     f"{', '.join(columns)})"))
         seen.add(column)
-    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
-        errors.append(RowError(name, 1, "", "columns must be separated by commas"))
-        return
     for column in required:
         if column not in seen:
             errors.append(RowError(name, 1, column, "required column is missing"))

@@ -1,0 +1,143 @@
+"""HTTP ingest for systems that can only POST, and the API keys that authorise it.
+
+Accepted messages are published to the broker on their contract topics (QoS 1)
+and acknowledged to the caller only after the broker has them; from there they
+take the same path as any MQTT message (ingest validates, de-duplicates, stores or
+dead-letters). Envelope and payload schema errors are refused at once with 422.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException
+from pydantic import BaseModel, Field, ValidationError
+
+from api.deps import ConnDep, ServicesDep, require
+from api.keys import ApiKeyHolder, hash_key, new_key, resolve_key
+from contracts.payloads import DensityReport, DeviceStatus, SensorReport
+from contracts.topics import DEVICE_ID, TopicKind, topic_for
+from grid.actors import Actor, Role
+from sharpeyes.mqtt import PublishError
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+_MODELS: dict[str, type[BaseModel]] = {
+    "density": DensityReport, "reading": SensorReport, "status": DeviceStatus}
+
+
+class IngestItem(BaseModel):
+    kind: Literal["density", "reading", "status"]
+    device_id: str = Field(pattern=DEVICE_ID.pattern)
+    payload: dict[str, Any] = Field(description="A contract v1 payload of this kind.")
+
+
+class IngestBatch(BaseModel):
+    messages: list[IngestItem] = Field(min_length=1, max_length=1000)
+
+
+class IngestAccepted(BaseModel):
+    accepted: int
+
+
+def _api_key_holder(conn: ConnDep, key: str | None) -> ApiKeyHolder:
+    if not key:
+        raise HTTPException(401, "send an API key in the X-API-Key header")
+    holder = resolve_key(conn, key)
+    if holder is None:
+        raise HTTPException(401, "unknown or revoked API key")
+    return holder
+
+
+def _check_payloads(batch: IngestBatch) -> None:
+    problems = []
+    for i, item in enumerate(batch.messages):
+        try:
+            _MODELS[item.kind].model_validate(item.payload)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                where = ".".join(str(p) for p in err["loc"])
+                problems.append({"location": f"messages.{i}.payload.{where}",
+                                 "message": err["msg"]})
+    if problems:
+        raise HTTPException(422, f"{len(problems)} problem(s): " + "; ".join(
+            f"{p['location']}: {p['message']}" for p in problems[:3]))
+
+
+@router.post("/ingest", response_model=IngestAccepted, status_code=202,
+             responses={401: {}, 403: {}, 503: {"description": "broker unavailable"}})
+def ingest(batch: IngestBatch, conn: ConnDep, services: ServicesDep,
+           x_api_key: Annotated[str | None, Header()] = None) -> IngestAccepted:
+    holder = _api_key_holder(conn, x_api_key)
+    for item in batch.messages:
+        if not holder.may_act_for(item.device_id):
+            raise HTTPException(403, f"key {holder.name!r} may not report for {item.device_id}")
+    _check_payloads(batch)
+    if services.publisher is None:
+        raise HTTPException(503, "this API instance has no broker connection")
+    prefix = services.settings.topic_prefix
+    messages = [(topic_for(prefix, TopicKind(item.kind), item.device_id),
+                 json.dumps(item.payload).encode(), item.kind == "status")
+                for item in batch.messages]
+    try:
+        services.publisher.publish_all(messages)
+    except PublishError as exc:
+        raise HTTPException(503, f"the broker did not take the messages: {exc}") from exc
+    return IngestAccepted(accepted=len(messages))
+
+
+class ApiKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["integrator", "device"]
+    device_id: str | None = Field(None, pattern=DEVICE_ID.pattern)
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    role: str
+    device_id: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="Shown only now; store it in the device or integration.")
+
+
+_ADMIN = require(Role.ADMIN)
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, tags=["api keys"])
+def create_key(body: ApiKeyIn, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -> ApiKeyCreated:
+    if (body.role == "device") != (body.device_id is not None):
+        raise HTTPException(422, "a device key needs device_id; an integrator key has none")
+    if body.device_id and not conn.execute("SELECT 1 FROM devices WHERE id = %s",
+                                           (body.device_id,)).fetchone():
+        raise HTTPException(422, f"device {body.device_id} is not registered")
+    key = new_key()
+    row = conn.execute(
+        "INSERT INTO api_keys (name, prefix, key_hash, role, device_id, created_by)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+        (body.name, key[:8], hash_key(key), body.role, body.device_id, actor.person_id),
+    ).fetchone()
+    assert row is not None
+    return ApiKeyCreated(key=key, **row)
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut], tags=["api keys"])
+def list_keys(conn: ConnDep, _actor: Annotated[Actor, _ADMIN]) -> list[ApiKeyOut]:
+    return [ApiKeyOut(**r) for r in conn.execute("SELECT * FROM api_keys ORDER BY id")]
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"])
+def revoke_key(key_id: int, conn: ConnDep, _actor: Annotated[Actor, _ADMIN]) -> ApiKeyOut:
+    row = conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+                       " WHERE id = %s RETURNING *", (key_id,)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"API key {key_id} does not exist")
+    return ApiKeyOut(**row)

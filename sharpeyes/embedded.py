@@ -9,6 +9,7 @@ a restart finds what was there, and both stop cleanly on :meth:`stop`.
 
 from __future__ import annotations
 
+import getpass
 import logging
 import shutil
 import subprocess
@@ -100,6 +101,9 @@ class EmbeddedMqttBroker:
             "\n".join(
                 [
                     f"listener {self.port} 127.0.0.1",
+                    # Started as root, mosquitto would switch to user "mosquitto", which
+                    # cannot write a data directory under root's home: stay who we are.
+                    f"user {getpass.getuser()}",
                     "allow_anonymous true",
                     "persistence true",
                     f"persistence_location {self.dir}/",

@@ -61,6 +61,15 @@ SELECT time, device_id, seq, metric, value, unit FROM reading_stage
 ON CONFLICT DO NOTHING
 """
 
+_UPDATE_SENSOR_CURRENT = """
+INSERT INTO sensor_current (device_id, metric, time, value, unit)
+SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value, unit
+FROM reading_stage ORDER BY device_id, metric, time DESC
+ON CONFLICT (device_id, metric) DO UPDATE
+SET time = EXCLUDED.time, value = EXCLUDED.value, unit = EXCLUDED.unit, updated_at = now()
+WHERE sensor_current.time <= EXCLUDED.time
+"""
+
 _SEEN = """
 INSERT INTO device_status (device_id, state, changed_at, last_seen)
 VALUES (%(device_id)s, 'online', now(), %(seen)s)
@@ -249,7 +258,9 @@ class BatchWriter:
                 for r in rows:
                     copy.write_row((r.time, r.device_id, r.seq, r.metric, r.value, r.unit))
             cur.execute(_MOVE_READINGS)
-            return cur.rowcount
+            inserted = cur.rowcount
+            cur.execute(_UPDATE_SENSOR_CURRENT)
+        return inserted
 
     @staticmethod
     def _mark_seen(conn: psycopg.Connection[Any], accepted: Iterable[Accepted]) -> None:

@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -144,3 +144,20 @@ def test_dead_letters_are_replayed_after_the_zone_is_registered(
                          " dead_letters WHERE topic = 'x/y'").fetchone()
     assert refused is not None and refused[0] is None and refused[1] == 1
     assert "not <" in refused[2]
+
+
+def test_sensor_readings_are_stored_and_the_latest_kept_per_metric(
+    settings: Settings, db: psycopg.Connection, mqtt_url: str
+) -> None:
+    tiny_city(db)
+    topic = topic_for(settings.topic_prefix, TopicKind.READING, "SEN-1")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    ts = [(start + timedelta(minutes=m)).isoformat() for m in range(3)]
+    with running_ingest(settings):
+        publish_all(mqtt_url, [(topic, json.dumps({"seq": i, "ts": t, "readings": [
+            {"metric": "footfall_in", "value": 10 * i, "unit": "persons"},
+            {"metric": "noise_db", "value": 60 + i}]})) for i, t in reversed(list(enumerate(ts)))])
+        wait_until(lambda: counter(db, "messages") == 3, what="3 sensor messages")
+    assert db.execute("SELECT count(*) FROM sensor_readings").fetchone() == (6,)
+    latest = dict(db.execute("SELECT metric, value FROM sensor_current").fetchall())
+    assert latest == {"footfall_in": 20.0, "noise_db": 62.0}

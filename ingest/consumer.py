@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTProtocolVersion
@@ -69,10 +70,15 @@ class IngestConsumer:
 
     # --- network thread -------------------------------------------------------------
     def _filters(self) -> list[str]:
-        filters = subscriptions(self.prefix)
+        """Contract and stateless adapter topics are shared among replicas (MQTT 5); a
+        stateful adapter (one that remembers earlier messages) needs every message."""
+        adapters = self.writer.adapters
+        shared = subscriptions(self.prefix) + [
+            f for a in adapters if not a.stateful for f in a.subscriptions()]
+        private = [f for a in adapters if a.stateful for f in a.subscriptions()]
         if self.protocol == MQTTProtocolVersion.MQTTv5:
-            return [f"$share/{self.group}/{f}" for f in filters]
-        return filters
+            return [f"$share/{self.group}/{f}" for f in shared] + private
+        return shared + private
 
     def _on_connect(self, client: mqtt.Client, _u: object, flags: object, reason: object,
                     _p: object) -> None:
@@ -96,7 +102,8 @@ class IngestConsumer:
             log.warning("ingest lost the broker (%s); paho reconnects with back-off", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        item = RawMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        item = RawMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation,
+                          datetime.now(UTC))
         while not self._stop.is_set():
             try:
                 self.queue.put(item, timeout=0.5)

@@ -18,6 +18,7 @@ class RejectKind(StrEnum):
     UNKNOWN_ZONE = "unknown_zone"
     IMPOSSIBLE_VALUE = "impossible_value"
     BAD_TIME = "bad_time"
+    ADAPTER = "adapter"          # a vendor message an adapter could not translate
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from ingest.adapters import build_adapters
+from ingest.adapters.config import load_adapters_config
 from ingest.consumer import IngestConsumer
 from ingest.decode import Decoder, Limits
 from ingest.registry import Registry
@@ -28,7 +30,10 @@ def build_consumer(
         auto_register=settings.unknown_devices is UnknownDevicePolicy.AUTO_REGISTER,
     )
     decoder = Decoder(settings.topic_prefix, Registry(), limits)
-    writer = BatchWriter(database_url, decoder, instance=settings.ingest_client_id)
+    adapters = (build_adapters(load_adapters_config(settings.adapters_file), settings.topic_prefix)
+                if settings.adapters_file else [])
+    writer = BatchWriter(database_url, decoder, instance=settings.ingest_client_id,
+                         adapters=adapters)
     return IngestConsumer(
         address,
         writer,

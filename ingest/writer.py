@@ -15,6 +15,7 @@ from typing import Any
 
 import psycopg
 
+from ingest.adapters import Adapter, AdapterError, find_adapter
 from ingest.decode import Decoder
 from ingest.records import (
     Accepted,
@@ -109,6 +110,7 @@ class RawMessage:
     mid: int = 0
     qos: int = 0
     generation: int = 0
+    received_at: datetime | None = None  # vendor messages without a time are stamped with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +124,12 @@ class BatchResult:
 class BatchWriter:
     """Owns one connection; :meth:`write` commits a whole batch or nothing."""
 
-    def __init__(self, url: str, decoder: Decoder, instance: str) -> None:
+    def __init__(self, url: str, decoder: Decoder, instance: str,
+                 adapters: Sequence[Adapter] = ()) -> None:
         self.url = url
         self.decoder = decoder
         self.instance = instance
+        self.adapters = adapters
         self._conn: psycopg.Connection[Any] | None = None
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -147,8 +151,8 @@ class BatchWriter:
         now = now or datetime.now(UTC)
         try:
             with conn.transaction():
-                decoded = [self._decode(conn, m, now) for m in batch]
-                return self._commit(conn, decoded)
+                decoded = [d for m in batch for d in self._decode_message(conn, m, now)]
+                return self._commit(conn, decoded, messages=len(batch))
         except psycopg.Error:
             if conn.broken or conn.closed:
                 self._conn = None
@@ -163,41 +167,66 @@ class BatchWriter:
                 letters = conn.execute(_CLAIM_REPLAYS, (limit,)).fetchall()
                 if letters:  # a replay follows a fix: see the registry as it is now
                     self.decoder.registry.load(conn)
-                decoded = [(lid, self._decode(conn, RawMessage(t, bytes(p)), now))
+                decoded = [(lid, self._decode_message(conn, RawMessage(t, bytes(p)), now))
                            for lid, t, p in letters]
-                accepted = [d for _, d in decoded if isinstance(d, Accepted)]
+                accepted = [d for _, ds in decoded for d in ds if isinstance(d, Accepted)]
                 if accepted:
-                    self._commit(conn, list(accepted), counted_as="replayed")
+                    stored = sum(1 for _, ds in decoded
+                                 if all(isinstance(d, Accepted) for d in ds))
+                    self._commit(conn, list(accepted), messages=stored, counted_as="replayed")
                 self._settle_replays(conn, decoded)
         except psycopg.Error:
             if conn.broken or conn.closed:
                 self._conn = None
             raise
-        return len(accepted), len(decoded) - len(accepted)
+        refused = sum(1 for _, ds in decoded if any(isinstance(d, DeadLetter) for d in ds))
+        return len(decoded) - refused, refused
 
     @staticmethod
-    def _settle_replays(conn: psycopg.Connection[Any], decoded: list[tuple[int, Decoded]]) -> None:
-        for letter_id, result in decoded:
-            if isinstance(result, DeadLetter):
+    def _settle_replays(conn: psycopg.Connection[Any],
+                        decoded: list[tuple[int, list[Decoded]]]) -> None:
+        for letter_id, results in decoded:
+            refusals = [r for r in results if isinstance(r, DeadLetter)]
+            if refusals:
                 conn.execute(
                     "UPDATE dead_letters SET replay_requested_at = NULL, last_replay_error = %s,"
                     " replay_attempts = replay_attempts + 1 WHERE id = %s",
-                    (result.reason, letter_id))
+                    (refusals[0].reason, letter_id))
             else:
                 conn.execute(
                     "UPDATE dead_letters SET replay_requested_at = NULL, replayed_at = now(),"
                     " last_replay_error = NULL, replay_attempts = replay_attempts + 1"
                     " WHERE id = %s", (letter_id,))
 
-    def _decode(self, conn: psycopg.Connection[Any], message: RawMessage, now: datetime) -> Decoded:
-        result = self.decoder.decode(message.topic, message.payload, now)
+    def _decode_message(self, conn: psycopg.Connection[Any], message: RawMessage,
+                        now: datetime) -> list[Decoded]:
+        """A contract message decodes to one result; a vendor message to one per translation."""
+        adapter = find_adapter(self.adapters, message.topic)
+        if adapter is None:
+            return [self._decode(conn, message.topic, message.payload, now)]
+        limit = self.decoder.limits.max_payload_bytes
+        if len(message.payload) > limit:
+            return [DeadLetter(message.topic, message.payload,
+                               f"payload of {len(message.payload)} bytes exceeds {limit}",
+                               RejectKind.OVERSIZED)]
+        try:
+            translated = adapter.translate(message.topic, message.payload,
+                                           message.received_at or now)
+        except AdapterError as exc:
+            return [DeadLetter(message.topic, message.payload, f"{adapter.name}: {exc.reason}",
+                               RejectKind.ADAPTER)]
+        return [self._decode(conn, topic, payload, now) for topic, payload in translated]
+
+    def _decode(self, conn: psycopg.Connection[Any], topic: str, payload: bytes,
+                now: datetime) -> Decoded:
+        result = self.decoder.decode(topic, payload, now)
         unknown = {RejectKind.UNKNOWN_DEVICE, RejectKind.UNKNOWN_ZONE}
         if isinstance(result, DeadLetter) and result.kind in unknown:
             if self.decoder.registry.refresh_on_miss(conn):
-                result = self.decoder.decode(message.topic, message.payload, now)
+                result = self.decoder.decode(topic, payload, now)
         return result
 
-    def _commit(self, conn: psycopg.Connection[Any], decoded: list[Decoded],
+    def _commit(self, conn: psycopg.Connection[Any], decoded: list[Decoded], messages: int,
                 counted_as: str = "messages") -> BatchResult:
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
@@ -210,9 +239,9 @@ class BatchWriter:
         self._apply_statuses(conn, [a.status for a in accepted if a.status is not None])
         self._dead_letters(conn, dead)
         duplicates = len(observations) + len(readings) - written
-        self._count(conn, **{counted_as: len(decoded)}, rows_written=written,
+        self._count(conn, **{counted_as: messages}, rows_written=written,
                     duplicates=duplicates, dead_letters=len(dead))
-        return BatchResult(len(decoded), written, duplicates, len(dead))
+        return BatchResult(messages, written, duplicates, len(dead))
 
     def _register_new_devices(
         self, conn: psycopg.Connection[Any], accepted: list[Accepted]

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     ingest_max_payload_bytes: int = Field(
         256 * 1024, ge=1024, description="Larger payloads go to dead letters."
     )
+    adapters_file: Path | None = Field(
+        None, description="JSON (or YAML) file mapping Frigate, ONVIF and ThingsBoard networks "
+        "to registered devices and zones (docs/adapters.md).",
+    )
     unknown_devices: UnknownDevicePolicy = Field(
         UnknownDevicePolicy.QUARANTINE,
         description="quarantine (dead letter) or auto_register unknown devices.",

@@ -138,11 +138,12 @@ def _prepare_database(admin_url: str, name: str) -> str:
     return url
 
 
-def _start_ingest(db_url: str, mqtt_url: str, prefix: str, replica: int) -> subprocess.Popen[bytes]:
+def _start_ingest(db_url: str, mqtt_url: str, prefix: str, replica: int,
+                  replicas: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHARPEYES_")}
     env.update(SHARPEYES_DATABASE_URL=db_url, SHARPEYES_MQTT_URL=mqtt_url,
                SHARPEYES_TOPIC_PREFIX=prefix, SHARPEYES_INGEST_CLIENT_ID=f"{prefix}-{replica}",
-               SHARPEYES_INGEST_GROUP=prefix)
+               SHARPEYES_INGEST_GROUP=prefix, SHARPEYES_INGEST_SHARED=str(replicas > 1).lower())
     return subprocess.Popen([sys.executable, "-m", "sharpeyes.cli", "serve", "ingest"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -159,7 +160,7 @@ def measure_ingest(admin_url: str, mqtt_url: str, messages: int, publishers: int
                    replicas: int) -> tuple[float, int, int, int]:
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     db_url = _prepare_database(admin_url, f"sharpeyes_bench_{os.getpid()}")
-    procs = [_start_ingest(db_url, mqtt_url, prefix, r) for r in range(replicas)]
+    procs = [_start_ingest(db_url, mqtt_url, prefix, r, replicas) for r in range(replicas)]
     try:
         time.sleep(3.0)  # let every replica connect and subscribe
         started = time.time()

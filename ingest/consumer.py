@@ -43,6 +43,7 @@ class IngestConsumer:
         prefix: str,
         client_id: str,
         group: str,
+        shared: bool,
         protocol: MQTTProtocolVersion,
         batch_size: int,
         flush_seconds: float,
@@ -53,6 +54,7 @@ class IngestConsumer:
         self.writer = writer
         self.prefix = prefix
         self.group = group
+        self.shared = shared
         self.protocol = protocol
         self.batch_size = batch_size
         self.flush_seconds = flush_seconds
@@ -76,7 +78,7 @@ class IngestConsumer:
         shared = subscriptions(self.prefix) + [
             f for a in adapters if not a.stateful for f in a.subscriptions()]
         private = [f for a in adapters if a.stateful for f in a.subscriptions()]
-        if self.protocol == MQTTProtocolVersion.MQTTv5:
+        if self.shared and self.protocol == MQTTProtocolVersion.MQTTv5:
             return [f"$share/{self.group}/{f}" for f in shared] + private
         return shared + private
 

@@ -40,6 +40,7 @@ def build_consumer(
         prefix=settings.topic_prefix,
         client_id=settings.ingest_client_id,
         group=settings.ingest_group,
+        shared=settings.ingest_shared,
         protocol=protocol or probe_protocol(address),
         batch_size=settings.ingest_batch_size,
         flush_seconds=settings.ingest_flush_seconds,

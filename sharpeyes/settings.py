@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     ingest_group: str = Field(
         "ingest", description="Shared-subscription group (used where the broker speaks MQTT 5)."
     )
+    ingest_shared: bool = Field(
+        False, description="Subscribe as a member of $share/<group> so replicas split the load "
+        "(MQTT 5 brokers). Off by default: Mosquitto 2.0 drops messages in flight to a shared "
+        "subscriber when the broker restarts; a single consumer loses nothing.",
+    )
     ingest_batch_size: int = Field(2000, ge=1, description="Flush a batch at this many messages.")
     ingest_flush_seconds: float = Field(
         0.2, gt=0, description="Flush a non-empty batch at least this often."

@@ -20,8 +20,8 @@ def test_two_replicas_share_one_subscription(settings: Settings, db: psycopg.Con
     if probe_protocol(parse_mqtt_url(mqtt_url)) != MQTTProtocolVersion.MQTTv5:
         pytest.skip("this broker speaks only MQTT 3.1.1: no shared subscriptions")
     tiny_city(db)
-    replicas = [settings.model_copy(update={"ingest_client_id": f"{settings.topic_prefix}-{i}"})
-                for i in range(2)]
+    replicas = [settings.model_copy(update={"ingest_client_id": f"{settings.topic_prefix}-{i}",
+                                            "ingest_shared": True}) for i in range(2)]
     with ExitStack() as stack:
         for replica in replicas:
             stack.enter_context(running_ingest(replica))

@@ -8,7 +8,18 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from api.errors import install_error_handlers
-from api.routes import alerts, auth, dead_letters, health, hotspots, ingest_http, tasks, zones
+from api.routes import (
+    alerts,
+    auth,
+    dead_letters,
+    deadlines,
+    health,
+    hotspots,
+    ingest_http,
+    kpis,
+    tasks,
+    zones,
+)
 from api.services import Services
 from sharpeyes import __version__
 
@@ -22,7 +33,8 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    for module in (auth, hotspots, alerts, tasks, zones, dead_letters, ingest_http, health):
+    for module in (auth, hotspots, alerts, tasks, deadlines, kpis, zones, dead_letters,
+                   ingest_http, health):
         app.include_router(module.router)
     page = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
 

@@ -4,6 +4,7 @@
     <prefix>/v1/sensor/<device_id>/reading    sensor readings (QoS 1)
     <prefix>/v1/device/<device_id>/status     online/offline/lost, retained; the Last Will
     <prefix>/v1/worker/<person_id>/tasks      task notifications to a grid worker
+    <prefix>/v1/centre/<region_id>/escalations tasks escalated to a centre
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def subscriptions(prefix: str) -> list[str]:
 
 def worker_topic(prefix: str, person_id: str) -> str:
     return f"{prefix}/{VERSION}/worker/{person_id}/tasks"
+
+
+def escalation_topic(prefix: str, region_id: str) -> str:
+    """Where a centre's supervisors are told of tasks escalated to them (督办)."""
+    return f"{prefix}/{VERSION}/centre/{region_id}/escalations"
 
 
 def parse_topic(prefix: str, topic: str) -> ParsedTopic:

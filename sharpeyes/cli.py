@@ -23,8 +23,8 @@ from sharpeyes.settings import Settings, load_settings
 SERVE_TARGETS = {
     "api": ("api",),
     "ingest": ("ingest",),
-    "alerts": ("alerts", "dispatcher"),
-    "all": ("ingest", "alerts", "dispatcher", "api"),
+    "alerts": ("alerts", "dispatcher", "scheduler"),
+    "all": ("ingest", "alerts", "dispatcher", "scheduler", "api"),
 }
 
 # Modules with a ``register(subparsers)`` function that add a stage's own commands.

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import psycopg
 
 from alerts.service import run_alerts
 from api.server import ApiServer
 from api.services import Services
-from contracts.topics import worker_topic
+from contracts.topics import escalation_topic, worker_topic
 from grid.dispatch import Dispatched, run_dispatcher, task_notification
+from grid.escalation import escalate_overdue
 from ingest.service import run_ingest
 from sharpeyes.mqtt import Publisher, new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
+from sharpeyes.scheduler import Job, run_scheduler
 from store.db import create_pool, has_timescale
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("ingest", "alerts", "dispatcher", "api")
+COMPONENTS = ("ingest", "alerts", "dispatcher", "scheduler", "api")
 
 
 def start_ingest(rt: Runtime) -> None:
@@ -60,13 +64,40 @@ def start_dispatcher(rt: Runtime) -> None:
     rt.spawn("dispatcher", lambda stop: run_dispatcher(rt.database_url, stop, interval, notify))
 
 
+def start_scheduler(rt: Runtime) -> None:
+    """Periodic jobs (escalation, ...) in whichever process holds the scheduler lock."""
+    address = parse_mqtt_url(rt.mqtt_url)
+    publisher = new_client(address)
+    publisher.connect_async(address.host, address.port, keepalive=30)
+    publisher.loop_start()
+
+    def escalate() -> None:
+        with psycopg.connect(rt.database_url, autocommit=True) as conn:
+            for item in escalate_overdue(conn, datetime.now(UTC)):
+                if item.region_id is None:
+                    continue
+                topic = escalation_topic(rt.settings.topic_prefix, item.region_id)
+                body = {"task_id": item.task_id, "from_tier": item.from_tier,
+                        "to_tier": item.to_tier, "supervisors": list(item.supervisors)}
+                publisher.publish(topic, json.dumps(body), qos=1)
+
+    jobs = [Job("escalate_overdue_tasks", rt.settings.escalation_interval_seconds, escalate)]
+    rt.spawn("scheduler", lambda stop: run_scheduler(rt.database_url, jobs, stop))
+
+    def close() -> None:
+        publisher.disconnect()
+        publisher.loop_stop()
+
+    rt.on_close(close)
+
+
 def start_api(rt: Runtime) -> ApiServer:
     pool = create_pool(rt.database_url, max_size=8, name="api")
     rt.on_close(pool.close)
     with pool.connection() as conn:
         timescale = has_timescale(conn)
     probes = {"mqtt": rt.broker_probe}
-    probes.update({name: rt.component_probe(name) for name in ("ingest", "alerts", "dispatcher")
+    probes.update({name: rt.component_probe(name) for name in COMPONENTS
                    if name in rt.components()})
     publisher = Publisher(parse_mqtt_url(rt.mqtt_url))
     rt.on_close(publisher.close)
@@ -84,6 +115,7 @@ def start(rt: Runtime, names: tuple[str, ...]) -> ApiServer | None:
     """Start the named components in dependency order; return the API server if started."""
     starters: dict[str, Callable[[Runtime], object]] = {
         "ingest": start_ingest, "alerts": start_alerts, "dispatcher": start_dispatcher,
+        "scheduler": start_scheduler,
     }
     for name in COMPONENTS:
         if name in names and name in starters:

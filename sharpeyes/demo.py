@@ -78,7 +78,7 @@ def run_demo(rt: Runtime, out: TextIO, duration: float | None, surge_after: floa
         cameras = load_cameras(conn)
     out.write(f"[demo] sample city {'loaded' if summary.created else 'already loaded'}; "
               f"{len(cameras)} simulated cameras\n")
-    api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
+    api = start(rt, ("ingest", "alerts", "dispatcher", "scheduler", "api"))
     assert api is not None
     scenario = Scenario(OrdinaryDay(), (Surge(site.zone_id, start=surge_after),))
     address = parse_mqtt_url(rt.mqtt_url)

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(
         1.0, gt=0, description="Fallback poll period of the task dispatcher."
     )
+    escalation_interval_seconds: float = Field(
+        5.0, gt=0, description="How often the leader looks for overdue tasks to escalate."
+    )
     jwt_secret: str | None = Field(
         None, min_length=32,
         description="HMAC secret for access tokens (≥ 32 characters); required in production, "

@@ -88,3 +88,21 @@ def tiny_city(conn: psycopg.Connection) -> None:
     with conn.transaction():
         for sql_text, params in stmts:
             conn.execute(sql_text, params)
+
+
+def three_tier_city(conn: psycopg.Connection) -> None:
+    """``tiny_city`` plus the tiers above its streets, for escalation (督办).
+
+    The streets SA and SB move under district D (path C.D.SA); op-d supervises the
+    district centre and op-c the city centre.
+    """
+    tiny_city(conn)
+    with conn.transaction():
+        conn.execute("INSERT INTO regions VALUES ('D', 'C', 'district', 'District', 'C.D')")
+        conn.execute("UPDATE regions SET parent_id = 'D', path = 'C.D.' || id"
+                     " WHERE level = 'street'")
+        for centre in ("D", "C"):
+            conn.execute(
+                "INSERT INTO people (id, username, display_name, role, region_id, password_hash)"
+                " VALUES (%s, %s, %s, 'operator', %s, %s)",
+                (f"P-op{centre}", f"op-{centre.lower()}", f"Operator {centre}", centre, _HASH))

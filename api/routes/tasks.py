@@ -1,4 +1,4 @@
-"""Grid tasks: list, read, audit trail, and the loop's actions (accept, resolve, close...)."""
+"""Grid tasks: list, read, audit trail, escalations, photos, and the loop's actions."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, File, Form, HTTPException, Query, Response, UploadFile
 from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
 from api.scope import task_scope
-from grid.tasks import TRANSITIONS, apply_action, can_see
+from grid.photos import PhotoRejected, prepare_photo
+from grid.tasks import TRANSITIONS, ActionInput, apply_action, can_see
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -36,7 +37,14 @@ class TaskOut(BaseModel):
     tier: str
     created_at: datetime
     updated_at: datetime
+    accepted_at: datetime | None
+    arrived_at: datetime | None
+    resolved_at: datetime | None
     closed_at: datetime | None
+    due_kind: str | None = Field(description="Which deadline runs: accept, arrive, resolve.")
+    due_at: datetime | None
+    overdue: bool = False
+    merged_into: int | None
     rating: int | None
 
 
@@ -51,21 +59,48 @@ class EventOut(BaseModel):
     evidence: dict[str, Any] | None
 
 
+class EscalationOut(BaseModel):
+    id: int
+    from_tier: str
+    to_tier: str
+    due_kind: str
+    due_at: datetime
+    at: datetime
+    region_id: str | None
+    notified: list[str]
+
+
+class PhotoOut(BaseModel):
+    id: int
+    uploaded_by: str
+    uploaded_at: datetime
+    width: int
+    height: int
+    sha256: str
+    original_sha256: str
+
+
 class ActionIn(BaseModel):
-    note: str | None = Field(None, max_length=2000, description="Reason or remark.")
-    rating: int | None = Field(None, ge=1, le=5, description="Evaluation when closing.")
+    note: str | None = Field(None, max_length=2000, description="Reason, remark or visit record.")
+    rating: int | None = Field(None, ge=1, le=5, description="close: the centre's evaluation.")
+    satisfaction: int | None = Field(None, ge=1, le=5, description="feedback: the citizen's.")
+    assignee_id: str | None = Field(None, max_length=64, description="dispatch, reassign.")
+    merge_into: int | None = Field(None, ge=1, description="merge: the open task to keep.")
+    lon: float | None = Field(None, ge=-180, le=180, description="arrive: where the worker is.")
+    lat: float | None = Field(None, ge=-90, le=90)
 
 
 _LIST = """
-SELECT t.*, count(*) OVER () AS total
+SELECT t.*, t.due_at < now() AS overdue, count(*) OVER () AS total
 FROM tasks t JOIN grids g ON g.code = t.grid_code JOIN regions r ON r.id = g.region_id
 WHERE {scope} AND (%(state)s::text IS NULL OR t.state = %(state)s)
   AND (%(assignee)s::text IS NULL OR t.assignee_id = %(assignee)s)
+  AND (NOT %(overdue)s OR t.due_at < now())
 ORDER BY t.id DESC LIMIT %(limit)s OFFSET %(offset)s
 """
 
 _ONE = """
-SELECT t.*, r.path AS region_path
+SELECT t.*, t.due_at < now() AS overdue, r.path AS region_path
 FROM tasks t JOIN grids g ON g.code = t.grid_code JOIN regions r ON r.id = g.region_id
 WHERE t.id = %s
 """
@@ -73,14 +108,19 @@ WHERE t.id = %s
 
 @router.get("", response_model=Page[TaskOut])
 def list_tasks(actor: ActorDep, conn: ConnDep, page: PageDep, state: TaskState = None,
-               assignee: Annotated[str | None, Query(max_length=64)] = None) -> Page[TaskOut]:
+               assignee: Annotated[str | None, Query(max_length=64)] = None,
+               overdue: bool = False) -> Page[TaskOut]:
     scope, params = task_scope(actor)
     rows = conn.execute(sql.SQL(_LIST).format(scope=scope), {
-        **params, "state": state, "assignee": assignee, "limit": page.limit,
-        "offset": page.offset}).fetchall()
+        **params, "state": state, "assignee": assignee, "overdue": overdue,
+        "limit": page.limit, "offset": page.offset}).fetchall()
     total = int(rows[0]["total"]) if rows else 0
-    return Page(items=[TaskOut(**r) for r in rows], total=total, limit=page.limit,
+    return Page(items=[_task_out(r) for r in rows], total=total, limit=page.limit,
                 offset=page.offset)
+
+
+def _task_out(row: dict[str, Any]) -> TaskOut:
+    return TaskOut(**{**row, "overdue": bool(row.get("overdue"))})
 
 
 def _visible_task(conn: ConnDep, actor: ActorDep, task_id: int) -> dict[str, Any]:
@@ -92,7 +132,7 @@ def _visible_task(conn: ConnDep, actor: ActorDep, task_id: int) -> dict[str, Any
 
 @router.get("/{task_id}", response_model=TaskOut)
 def get_task(task_id: int, actor: ActorDep, conn: ConnDep) -> TaskOut:
-    return TaskOut(**_visible_task(conn, actor, task_id))
+    return _task_out(_visible_task(conn, actor, task_id))
 
 
 @router.get("/{task_id}/events", response_model=list[EventOut])
@@ -103,11 +143,68 @@ def task_events(task_id: int, actor: ActorDep, conn: ConnDep) -> list[EventOut]:
     return [EventOut(**r) for r in rows]
 
 
+@router.get("/{task_id}/escalations", response_model=list[EscalationOut])
+def task_escalations(task_id: int, actor: ActorDep, conn: ConnDep) -> list[EscalationOut]:
+    _visible_task(conn, actor, task_id)
+    rows = conn.execute("SELECT * FROM task_escalations WHERE task_id = %s ORDER BY id",
+                        (task_id,)).fetchall()
+    return [EscalationOut(**r) for r in rows]
+
+
+@router.post("/{task_id}/photos", response_model=TaskOut, status_code=201,
+             responses={409: {}, 413: {}, 415: {}})
+def report_with_photos(task_id: int, actor: ActorDep, conn: ConnDep,
+                       photos: Annotated[list[UploadFile], File(description="JPEG or PNG")],
+                       note: Annotated[str | None, Form(max_length=2000)] = None) -> TaskOut:
+    """Report progress with photos (the ``report`` action); at most 5 photos of 8 MiB."""
+    if not 1 <= len(photos) <= 5:
+        raise HTTPException(422, "send between 1 and 5 photos")
+    prepared = [_prepared(p) for p in photos]
+    with conn.transaction():
+        task = apply_action(conn, task_id, actor, "report", ActionInput(
+            note=note, evidence={"photos": [p.sha256 for p in prepared]}))
+        for photo in prepared:
+            conn.execute(
+                "INSERT INTO task_photos (task_id, uploaded_by, content_type, width, height,"
+                " sha256, original_sha256, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (task_id, actor.person_id, photo.content_type, photo.width, photo.height,
+                 photo.sha256, photo.original_sha256, photo.data))
+    return _task_out(task)
+
+
+def _prepared(upload: UploadFile) -> Any:
+    data = upload.file.read(8 * 1024 * 1024 + 1)
+    try:
+        return prepare_photo(data, upload.content_type)
+    except PhotoRejected as exc:
+        status = 413 if "exceeds" in str(exc) else 415
+        raise HTTPException(status, f"{upload.filename}: {exc}") from exc
+
+
+@router.get("/{task_id}/photos", response_model=list[PhotoOut])
+def list_photos(task_id: int, actor: ActorDep, conn: ConnDep) -> list[PhotoOut]:
+    _visible_task(conn, actor, task_id)
+    rows = conn.execute("SELECT id, uploaded_by, uploaded_at, width, height, sha256,"
+                        " original_sha256 FROM task_photos WHERE task_id = %s ORDER BY id",
+                        (task_id,)).fetchall()
+    return [PhotoOut(**r) for r in rows]
+
+
+@router.get("/{task_id}/photos/{photo_id}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}}})
+def get_photo(task_id: int, photo_id: int, actor: ActorDep, conn: ConnDep) -> Response:
+    _visible_task(conn, actor, task_id)
+    row = conn.execute("SELECT data, content_type FROM task_photos WHERE id = %s"
+                       " AND task_id = %s", (photo_id, task_id)).fetchone()
+    if row is None:
+        raise HTTPException(404, f"task {task_id} has no photo {photo_id}")
+    return Response(bytes(row["data"]), media_type=row["content_type"])
+
+
 @router.post("/{task_id}/{action}", response_model=TaskOut,
              responses={403: {"description": "role may not"}, 404: {"description": "no task"},
                         409: {"description": "not allowed from this state or by you"}})
 def act_on_task(task_id: int, action: TaskAction, actor: ActorDep, conn: ConnDep,
                 body: Annotated[ActionIn | None, Body()] = None) -> TaskOut:
-    body = body or ActionIn(note=None, rating=None)
-    task = apply_action(conn, task_id, actor, action.value, note=body.note, rating=body.rating)
-    return TaskOut(**task)
+    given = ActionInput(**(body.model_dump() if body else {}))
+    return _task_out(apply_action(conn, task_id, actor, action.value, given))

@@ -9,6 +9,7 @@ from grid.actors import Actor, Role
 from grid.dispatch import dispatch_pending
 from grid.tasks import (
     TRANSITIONS,
+    ActionInput,
     ActionNotAllowed,
     TaskNotFound,
     TransitionConflict,
@@ -72,8 +73,8 @@ def test_a_grid_with_nobody_on_duty_leaves_the_task_reported(db: psycopg.Connect
 
 def test_the_whole_loop_and_its_audit_trail(db: psycopg.Connection, task_id: int) -> None:
     apply_action(db, task_id, WORKER_A, "accept")
-    apply_action(db, task_id, WORKER_A, "resolve", note="crowd dispersed")
-    closed = apply_action(db, task_id, OPERATOR_A, "close", rating=5)
+    apply_action(db, task_id, WORKER_A, "resolve", ActionInput(note="crowd dispersed"))
+    closed = apply_action(db, task_id, OPERATOR_A, "close", ActionInput(rating=5))
     assert (closed["state"], closed["rating"]) == ("closed", 5)
     assert closed["closed_at"] is not None
     trail = db.execute("SELECT actor, action, to_state FROM task_events WHERE task_id = %s"
@@ -104,11 +105,11 @@ def test_forbidden_moves_say_why(task_id: int, db: psycopg.Connection, actor: Ac
 def test_every_action_is_refused_from_a_state_it_does_not_apply_to(
     db: psycopg.Connection, task_id: int
 ) -> None:
-    apply_action(db, task_id, OPERATOR_A, "cancel", note="false alarm")
+    apply_action(db, task_id, OPERATOR_A, "cancel", ActionInput(note="false alarm"))
     for action, rule in TRANSITIONS.items():
         actor = WORKER_A if Role.WORKER in rule.roles else OPERATOR_A
         with pytest.raises(TransitionConflict, match="cannot"):
-            apply_action(db, task_id, actor, action, note="x")
+            apply_action(db, task_id, actor, action, ActionInput(note="x"))
 
 
 def test_the_discoverer_cannot_close(db: psycopg.Connection, task_id: int) -> None:

@@ -1,0 +1,61 @@
+"""Periodic jobs (APScheduler 3), run only by the leader of the scheduler lock.
+
+APScheduler keeps no shared state here: every job reads and writes the database
+and is idempotent, so a restart, or a standby taking over mid-run, never does a
+job's work twice. Leadership is a PostgreSQL advisory lock held on a dedicated
+connection (:class:`alerts.leader.LeaderLock`); a process that loses it pauses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from alerts.leader import LeaderLock
+from store import locks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    seconds: float
+    run: Callable[[], None]
+
+
+def run_scheduler(url: str, jobs: list[Job], stop: threading.Event,
+                  check_every: float = 1.0) -> None:
+    """Run ``jobs`` on their intervals while this process holds the scheduler lock."""
+    leader = LeaderLock(url, key=locks.SCHEDULER)
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for job in jobs:
+        scheduler.add_job(_guarded(job, leader), "interval", seconds=job.seconds, id=job.name,
+                          max_instances=1, coalesce=True)
+    scheduler.start(paused=True)
+    try:
+        while not stop.is_set():
+            if leader.acquire():
+                scheduler.resume()
+            else:
+                scheduler.pause()
+            stop.wait(check_every)
+    finally:
+        scheduler.shutdown(wait=True)
+        leader.release()
+
+
+def _guarded(job: Job, leader: LeaderLock) -> Callable[[], None]:
+    def run() -> None:
+        if not leader.held():
+            return  # leadership was lost between checks: the new leader runs it
+        try:
+            job.run()
+        except Exception:
+            log.exception("scheduled job %s failed; it runs again next interval", job.name)
+
+    return run

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from grid.actors import Actor, Role
 from grid.deadlines import start_missing_clocks
@@ -13,7 +14,6 @@ from grid.dispatch import dispatch_pending
 from grid.escalation import escalate_overdue
 from grid.kpi import GroupBy, Period, kpis, ranking
 from grid.tasks import ActionInput, TransitionConflict, apply_action
-from psycopg import sql
 from tests.helpers import three_tier_city
 
 WORKER_A = Actor("P-wA", Role.WORKER, "C.D.SA", frozenset({"G-A"}))

@@ -19,6 +19,14 @@ def register(sub: Any) -> None:
     ingest.add_argument("--publishers", type=int, default=4)
     ingest.add_argument("--json", action="store_true", help="print the result as JSON")
     ingest.set_defaults(handler=_bench_ingest)
+    video = kinds.add_parser("video", help="720p streams per core at 1 Hz vs naive decoding")
+    video.add_argument("--seconds", type=float, default=20.0, help="length of the test clip")
+    video.add_argument("--json", action="store_true")
+    video.set_defaults(handler=_bench_video)
+    accuracy = kinds.add_parser("video-accuracy", help="counting error per density band vs HOG")
+    accuracy.add_argument("--quick", action="store_true", help="fewer geometries and frames")
+    accuracy.add_argument("--json", action="store_true")
+    accuracy.set_defaults(handler=_bench_video_accuracy)
 
 
 def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -33,3 +41,15 @@ def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
         rt.close()
     sys.stdout.write(result_json(result) + "\n")
     return 0 if result.lost == 0 and result.duplicated == 0 else 1
+
+
+def _bench_video(args: argparse.Namespace, settings: Settings) -> int:
+    from video.cli import bench_speed
+
+    return bench_speed(args, settings)
+
+
+def _bench_video_accuracy(args: argparse.Namespace, settings: Settings) -> int:
+    from video.cli import bench_accuracy
+
+    return bench_accuracy(args, settings)

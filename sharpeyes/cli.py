@@ -23,12 +23,14 @@ from sharpeyes.settings import Settings, load_settings
 SERVE_TARGETS = {
     "api": ("api",),
     "ingest": ("ingest",),
+    "video": ("video",),
     "alerts": ("alerts", "dispatcher", "scheduler"),
     "all": ("ingest", "alerts", "dispatcher", "scheduler", "api"),
 }
 
 # Modules with a ``register(subparsers)`` function that add a stage's own commands.
-STAGE_COMMANDS: tuple[str, ...] = ("sharpeyes.bench_cli",)
+STAGE_COMMANDS: tuple[str, ...] = (
+    "sharpeyes.bench_cli", "sharpeyes.acl_cli", "video.cli", "simulators.cli")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -21,14 +21,25 @@ from sharpeyes.mqtt import Publisher, new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from sharpeyes.scheduler import Job, run_scheduler
 from store.db import create_pool, has_timescale
+from store.rollups import refresh_job
 
 log = logging.getLogger(__name__)
 
-COMPONENTS = ("ingest", "alerts", "dispatcher", "scheduler", "api")
+COMPONENTS = ("ingest", "video", "alerts", "dispatcher", "scheduler", "api")
 
 
 def start_ingest(rt: Runtime) -> None:
     rt.spawn("ingest", lambda stop: run_ingest(rt.settings, rt.database_url, rt.mqtt_url, stop))
+
+
+def start_video(rt: Runtime) -> None:
+    """Video analysers for the cameras with a stream URL, this process's shard of them."""
+    from video.service import VideoOptions, run_video
+
+    s = rt.settings
+    options = VideoOptions(rate=s.video_rate_hz, method=s.video_method)
+    rt.spawn("video", lambda stop: run_video(s, rt.database_url, rt.mqtt_url, stop,
+                                             s.video_shard_index, s.video_shard_count, options))
 
 
 def start_alerts(rt: Runtime) -> None:
@@ -81,7 +92,9 @@ def start_scheduler(rt: Runtime) -> None:
                         "to_tier": item.to_tier, "supervisors": list(item.supervisors)}
                 publisher.publish(topic, json.dumps(body), qos=1)
 
-    jobs = [Job("escalate_overdue_tasks", rt.settings.escalation_interval_seconds, escalate)]
+    jobs = [Job("escalate_overdue_tasks", rt.settings.escalation_interval_seconds, escalate),
+            # Plain PostgreSQL rollups and retention (a no-op on TimescaleDB).
+            Job("refresh_rollups", 60.0, refresh_job(rt.database_url))]
     rt.spawn("scheduler", lambda stop: run_scheduler(rt.database_url, jobs, stop))
 
     def close() -> None:
@@ -114,7 +127,8 @@ def start_api(rt: Runtime) -> ApiServer:
 def start(rt: Runtime, names: tuple[str, ...]) -> ApiServer | None:
     """Start the named components in dependency order; return the API server if started."""
     starters: dict[str, Callable[[Runtime], object]] = {
-        "ingest": start_ingest, "alerts": start_alerts, "dispatcher": start_dispatcher,
+        "ingest": start_ingest, "video": start_video, "alerts": start_alerts,
+        "dispatcher": start_dispatcher,
         "scheduler": start_scheduler,
     }
     for name in COMPONENTS:

@@ -21,6 +21,7 @@ from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
 from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.settings import Settings
 from store.migrate import migrate
+from store.rollups import RetentionWindows, apply_policies
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,16 @@ class Runtime:
         return self.mqtt_url
 
     def migrate(self) -> list[int]:
+        """Apply pending migrations, then the configured retention windows (idempotent)."""
+        s = self.settings
+        windows = RetentionWindows(raw_days=s.retention_raw_days,
+                                   minute_days=s.retention_minute_days,
+                                   hour_days=s.retention_hour_days,
+                                   compress_after_days=s.compress_after_days)
         with psycopg.connect(self.database_url) as conn:
-            return migrate(conn)
+            applied = migrate(conn)
+            apply_policies(conn, windows)
+            return applied
 
     def spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         """Run ``target(stop)`` in a thread; if it raises, the whole group stops."""

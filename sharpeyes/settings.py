@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     max_report_age_seconds: float = Field(
         7 * 24 * 3600, gt=0, description="Reports older than this are rejected."
     )
+    video_shard_index: int = Field(
+        0, ge=0, description="Which share of the cameras this video analyser takes (0-based)."
+    )
+    video_shard_count: int = Field(
+        1, ge=1, description="How many video analysers split the cameras (CRC-32 of the id)."
+    )
+    video_rate_hz: float = Field(1.0, gt=0, le=10, description="Analyses per second per camera.")
+    video_method: str = Field(
+        "auto", pattern="^(auto|detect|regress|onnx)$",
+        description="Counting method: auto (by scene density), detect (HOG), regress, onnx.",
+    )
     alert_interval_seconds: float = Field(1.0, gt=0, description="Alert evaluation period.")
     stale_after_seconds: float = Field(
         120, gt=0, description="A zone with no report for this long is not evaluated as crowded."
@@ -108,7 +119,31 @@ class Settings(BaseSettings):
         "generated and kept in the data directory in development.",
     )
     token_minutes: int = Field(60, ge=1, description="Lifetime of an access token.")
+    broker_secret: str | None = Field(
+        None, min_length=32,
+        description="Secret (≥ 32 characters) every broker password is derived from "
+        "(sharpeyes broker acl|password; docs/deploy.md).",
+    )
+    retention_raw_days: int = Field(
+        30, ge=1, description="Days raw observations and sensor readings are kept."
+    )
+    retention_minute_days: int = Field(
+        90, ge=1, description="Days the per-minute zone rollups are kept."
+    )
+    retention_hour_days: int = Field(
+        730, ge=1, description="Days the hourly zone rollups are kept."
+    )
+    compress_after_days: int = Field(
+        8, ge=1, description="TimescaleDB compresses raw chunks older than this; also how far "
+        "back late reports are re-aggregated (keep it above the maximum report age).",
+    )
     environment: str = Field("development", description="development or production.")
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Settings:
+        if self.video_shard_index >= self.video_shard_count:
+            raise ValueError("video_shard_index must be below video_shard_count")
+        return self
 
     @field_validator("topic_prefix")
     @classmethod

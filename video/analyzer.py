@@ -1,0 +1,93 @@
+"""One camera's analysis pipeline: health, ground model, counting, motion, line crossings.
+
+Owns the per-camera state (background model, self-calibration, scale estimate, previous
+frame for flow) and turns each sampled frame into an :class:`Analysis`. Frames are used
+and dropped; nothing that identifies a person is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from video.calibration import CalibrationSpec, GroundModel, from_spec
+from video.counting import AutoCounter, Counter, DetectionCounter, ScaleEstimator, build_counter
+from video.flow import CountingLine, FlowMeter, LineCounter
+from video.health import HealthMonitor
+from video.model import CountResult, Crossing, Health, Motion, Zone
+from video.zones import ZoneGeometry, prepare_zones
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Analysis:
+    t: float
+    index: int
+    health: Health
+    result: CountResult | None
+    motion: tuple[Motion, ...] = ()
+    crossings: tuple[Crossing, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerOptions:
+    method: str = "auto"
+    onnx_model: str | None = None
+    flow: bool = False
+    lines: tuple[CountingLine, ...] = field(default=())
+
+
+class CameraAnalyzer:
+    """Feed sampled frames to :meth:`analyse`; counts are skipped while the camera is unhealthy."""
+
+    def __init__(self, zones: Sequence[Zone], calibration: CalibrationSpec | None = None,
+                 options: AnalyzerOptions | None = None) -> None:
+        self.options = options or AnalyzerOptions()
+        self.zones = tuple(zones) or (Zone("frame"),)
+        self.calibration = calibration
+        self.counter: Counter = build_counter(self.options.method, self.options.onnx_model)
+        self.health = HealthMonitor()
+        self.ground: GroundModel | None = None
+        self._estimator: ScaleEstimator | None = None
+        self._geometry: list[ZoneGeometry] = []
+        self._size: tuple[int, int] | None = None
+        self._flow = FlowMeter() if self.options.flow or self.options.lines else None
+        self._lines = LineCounter(self.options.lines) if self.options.lines else None
+
+    def analyse(self, frame: np.ndarray, t: float, index: int) -> Analysis:
+        health = self.health.observe(frame, t)
+        if health != Health.OK:
+            return Analysis(t, index, health, None)
+        self._prepare(frame)
+        result = self.counter.count(frame, self._geometry, self.ground)
+        self._learn_scale(result)
+        motion: tuple[Motion, ...] = ()
+        crossings: tuple[Crossing, ...] = ()
+        if self._flow is not None:
+            field_ = self._flow.update(frame, t)
+            if field_ is not None:
+                motion = self._flow.motion(field_, self._geometry, self.ground)
+                if self._lines is not None:
+                    crossings = self._lines.update(field_, result, self._geometry)
+        return Analysis(t, index, health, result, motion, crossings)
+
+    def _prepare(self, frame: np.ndarray) -> None:
+        size = (frame.shape[1], frame.shape[0])
+        if size == self._size:
+            return
+        self._size = size
+        if self.calibration is not None:
+            self.ground = from_spec(self.calibration, *size)
+        else:
+            self._estimator = ScaleEstimator(*size)
+        self._geometry = prepare_zones(self.zones, *size, self.ground)
+
+    def _learn_scale(self, result: CountResult) -> None:
+        if self._estimator is None or not isinstance(self.counter, AutoCounter | DetectionCounter):
+            return
+        model = self._estimator.add(result.detections)
+        if model is not None and model is not self.ground:
+            self.ground = model
+            assert self._size is not None
+            self._geometry = prepare_zones(self.zones, *self._size, self.ground)

@@ -1,0 +1,187 @@
+"""The ``Counter`` interface and its implementations' wiring: detect, regress, onnx, auto.
+
+Owns the choice of method. ``auto`` runs the cheap regression on every analysed frame and
+the HOG detector when the scene is sparse (or every ``detect_every`` frames): in sparse
+zones the detector's count is used and also teaches the regression (self-calibration from
+detections in sparse moments); in dense zones, where detectors miss the occluded, the
+regression's count is used. Without a calibration, the detector's boxes estimate the
+ground model (:func:`video.calibration.estimate_from_detections`) first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from video.calibration import GroundModel, estimate_from_detections
+from video.detect import HogDetector
+from video.model import CountResult, Detection, ZoneEstimate
+from video.regress import RegressionCounter
+from video.zones import ZoneGeometry, union_rows
+
+METHODS = ("auto", "detect", "regress", "onnx")
+
+
+class Counter(Protocol):
+    """Counts people per zone in one frame."""
+
+    name: str
+
+    def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
+              ground: GroundModel | None) -> CountResult: ...
+
+
+def zone_counts(detections: Sequence[Detection], zones: Sequence[ZoneGeometry],
+                confidence: float, method: str) -> CountResult:
+    """Detections per zone by their feet (bottom-centre)."""
+    feet = np.array([d.foot for d in detections]).reshape(-1, 2)
+    out = []
+    for zone in zones:
+        n = int(zone.contains(feet).sum()) if len(feet) else 0
+        density = n / zone.area_m2 if zone.area_m2 else None
+        out.append(ZoneEstimate(zone.zone_id, float(n), density, confidence))
+    return CountResult(tuple(out), method, tuple(detections))
+
+
+class DetectionCounter:
+    """HOG detection, perspective-aware when a ground model is known."""
+
+    name = "detect"
+
+    def __init__(self, detector: HogDetector | None = None) -> None:
+        self.detector = detector or HogDetector()
+
+    def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
+              ground: GroundModel | None) -> CountResult:
+        rows = union_rows(zones, frame.shape[0])
+        found = self.detector.detect(frame, ground, rows if ground else None)
+        return zone_counts(found, zones, 0.8 if ground else 0.6, self.name)
+
+
+class ScaleEstimator:
+    """Collects detections until they tell the perspective of an uncalibrated camera."""
+
+    def __init__(self, width: int, height: int, refresh_every: int = 400) -> None:
+        self.size = (width, height)
+        self.refresh_every = refresh_every
+        self.seen: list[Detection] = []
+        self.model: GroundModel | None = None
+        self._since = 0
+
+    def add(self, detections: Sequence[Detection]) -> GroundModel | None:
+        self.seen.extend(detections)
+        self.seen = self.seen[-2000:]
+        self._since += len(detections)
+        due = self.model is None or self._since >= self.refresh_every
+        if due and len(self.seen) >= 12:
+            estimate = estimate_from_detections(self.seen, *self.size)
+            if estimate is not None:
+                self.model, self._since = estimate, 0
+        return self.model
+
+
+@dataclass(frozen=True, slots=True)
+class AutoConfig:
+    sparse_density: float = 0.5   # persons/m²: below it detection is trusted
+    detect_every: int = 10        # in dense scenes still detect this often
+    min_samples: float = 5.0      # calibration frames before regression is trusted
+
+
+class AutoCounter:
+    """Regression in dense scenes, detection in sparse ones; detection calibrates regression."""
+
+    name = "auto"
+
+    def __init__(self, detector: HogDetector | None = None,
+                 regression: RegressionCounter | None = None,
+                 config: AutoConfig | None = None) -> None:
+        self.detector = detector or HogDetector()
+        self.regression = regression or RegressionCounter()
+        self.config = config or AutoConfig()
+        self._frames = 0
+
+    def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
+              ground: GroundModel | None) -> CountResult:
+        if ground is None:
+            return DetectionCounter(self.detector).count(frame, zones, None)
+        self._frames += 1
+        size = (frame.shape[1], frame.shape[0])
+        self.regression.observe(frame, ground)
+        regressed = self.regression.estimate(zones, size)
+        calibrated = self.regression.model.samples >= self.config.min_samples
+        sparse = not calibrated or self.regression.last_density < self.config.sparse_density
+        if not sparse and self._frames % self.config.detect_every:
+            return regressed
+        found = self.detector.detect(frame, ground)
+        self._learn(found, ground, size)
+        detected = zone_counts(found, zones, 0.8, "detect")
+        return self._combine(regressed, detected, zones, ground, calibrated)
+
+    def _learn(self, found: Sequence[Detection], ground: GroundModel,
+               size: tuple[int, int]) -> None:
+        bands = self.detector.bands(ground)
+        if not bands:
+            return
+        top, bottom = bands[0].foot_top, bands[-1].foot_bottom
+        area = ground.area_m2([(0, top), (size[0], top), (size[0], bottom), (0, bottom)])
+        n = sum(1 for d in found if top <= d.foot[1] < bottom)
+        if area <= 0 or n / area > self.config.sparse_density:
+            return
+        aw, ah = self.regression.analysis_size(*size)
+        region = np.zeros((ah, aw), np.uint8)
+        region[int(top * ah / size[1]):int(np.ceil(bottom * ah / size[1]))] = 1
+        self.regression.learn(region, float(n))
+
+    def _combine(self, regressed: CountResult, detected: CountResult,
+                 zones: Sequence[ZoneGeometry], ground: GroundModel,
+                 calibrated: bool) -> CountResult:
+        """Dense zones: regression. Sparse: detections where people are detectable, plus
+        the regression's count of the zone's part where they are too small to detect."""
+        rows = self._detectable_rows(ground)
+        out = []
+        for reg, det, zone in zip(regressed.zones, detected.zones, zones, strict=True):
+            dense = reg.density is not None and reg.density >= self.config.sparse_density
+            if calibrated and (dense or rows is None):
+                out.append(reg)
+                continue
+            rest = self._undetectable_count(zone, rows, ground) if calibrated else 0.0
+            count = det.count + rest
+            density = count / zone.area_m2 if zone.area_m2 else None
+            out.append(ZoneEstimate(zone.zone_id, count, density, det.confidence))
+        return CountResult(tuple(out), self.name, detected.detections)
+
+    def _undetectable_count(self, zone: ZoneGeometry, rows: tuple[int, int] | None,
+                            ground: GroundModel) -> float:
+        if rows is None:
+            return 0.0
+        size = (ground.width, ground.height)
+        mask = self.regression.zone_mask(zone, size).copy()
+        ah = mask.shape[0]
+        mask[int(rows[0] * ah / size[1]):int(np.ceil(rows[1] * ah / size[1]))] = 0
+        if not mask.any():
+            return 0.0
+        return self.regression.model.predict(self.regression.features(mask))[0]
+
+    def _detectable_rows(self, ground: GroundModel) -> tuple[int, int] | None:
+        bands = self.detector.bands(ground)
+        return (bands[0].foot_top, bands[-1].foot_bottom) if bands else None
+
+
+def build_counter(method: str, onnx_model: str | None = None) -> Counter:
+    """A counter for ``method`` (one of :data:`METHODS`)."""
+    if method == "detect":
+        return DetectionCounter()
+    if method == "regress":
+        return RegressionCounter()
+    if method == "auto":
+        return AutoCounter()
+    if method == "onnx":
+        if not onnx_model:
+            raise ValueError("method onnx needs a model file")
+        from video.dnn import OnnxCounter
+
+        return OnnxCounter(onnx_model)
+    raise ValueError(f"unknown counting method {method!r}; choose from {', '.join(METHODS)}")

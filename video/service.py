@@ -1,0 +1,181 @@
+"""``sharpeyes serve video``: analyse every registered camera stream of this shard.
+
+Owns the runner. Start-up, in order: load the cameras of this shard from the store
+(``devices`` with kind 'camera' and a ``stream_url``, their ``zones`` and
+``calibration``), then start one worker thread per camera, then watch them until ``stop``.
+Each worker has its own MQTT client with a Last Will on the camera's status topic, opens
+the stream (reconnecting with exponential back-off), samples it at ``rate`` Hz, analyses
+and publishes density reports and health like any camera. The watchdog in the main loop
+reports a camera ``lost`` when no frame arrived for ``stall_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from pydantic import ValidationError
+
+from sharpeyes.mqtt import BrokerAddress, new_client, parse_mqtt_url
+from sharpeyes.settings import Settings
+from video.analyzer import Analysis, AnalyzerOptions, CameraAnalyzer
+from video.calibration import CalibrationSpec
+from video.errors import VideoError
+from video.model import Health, Zone
+from video.publish import ContractPublisher
+from video.sources import Pacer, is_file, open_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    device_id: str
+    stream_url: str
+    zones: tuple[Zone, ...]
+    calibration: CalibrationSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoOptions:
+    rate: float = 1.0
+    method: str = "auto"
+    decoder: str = "auto"
+    stall_s: float = 15.0
+    max_backoff_s: float = 30.0
+    realtime_files: bool = True   # pace files to their frame rate, as if live
+
+
+def shard_of(device_id: str, shard_count: int) -> int:
+    """Stable shard of a camera (CRC-32 of its id), the same in every process."""
+    return zlib.crc32(device_id.encode()) % max(shard_count, 1)
+
+
+def load_cameras(conn: psycopg.Connection, shard_index: int = 0,
+                 shard_count: int = 1) -> list[CameraConfig]:
+    """This shard's cameras with a stream URL, their zones and calibration."""
+    devices = conn.execute(
+        "SELECT id, stream_url, calibration FROM devices"
+        " WHERE kind = 'camera' AND stream_url IS NOT NULL ORDER BY id").fetchall()
+    zones = conn.execute("SELECT device_id, id, area_m2, polygon FROM zones ORDER BY id").fetchall()
+    by_device: dict[str, list[Zone]] = {}
+    for device_id, zone_id, area, polygon in zones:
+        poly = tuple((float(x), float(y)) for x, y in polygon) if polygon else None
+        by_device.setdefault(device_id, []).append(Zone(zone_id, poly, float(area)))
+    out = []
+    for device_id, url, calibration in devices:
+        if shard_of(device_id, shard_count) != shard_index:
+            continue
+        out.append(CameraConfig(device_id, url, tuple(by_device.get(device_id, ())),
+                                _calibration(device_id, calibration)))
+    return out
+
+
+def _calibration(device_id: str, raw: object) -> CalibrationSpec | None:
+    if raw is None:
+        return None
+    try:
+        return CalibrationSpec.model_validate(raw)
+    except ValidationError as exc:
+        log.error("camera %s: calibration ignored (%s); scale is estimated instead",
+                  device_id, exc.errors(include_url=False)[0]["msg"])
+        return None
+
+
+class CameraWorker:
+    """One camera: stream → analyser → MQTT, until ``stop``."""
+
+    def __init__(self, camera: CameraConfig, address: BrokerAddress, prefix: str,
+                 options: VideoOptions, stop: threading.Event) -> None:
+        self.camera = camera
+        self.options = options
+        self.stop = stop
+        self.client = new_client(address, client_id=f"video-{camera.device_id}")
+        self.publisher = ContractPublisher(self.client, prefix, camera.device_id)
+        self.publisher.configure()
+        self.address = address
+        self.last_frame_at = time.monotonic()
+        self.thread = threading.Thread(target=self._run, name=f"video-{camera.device_id}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.client.on_connect = lambda *_a: self.publisher.health(Health.OK, force=True)
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+        self.thread.start()
+
+    def _run(self) -> None:
+        analyzer = CameraAnalyzer(self.camera.zones, self.camera.calibration,
+                                  AnalyzerOptions(method=self.options.method))
+        backoff = 1.0
+        while not self.stop.is_set():
+            try:
+                self._stream(analyzer)
+                backoff = 1.0
+            except VideoError as exc:
+                log.warning("camera %s: %s; retrying in %.0f s", self.camera.device_id, exc,
+                            backoff)
+            except Exception:
+                log.exception("camera %s: analysis failed", self.camera.device_id)
+            self.stop.wait(backoff)
+            backoff = min(backoff * 2.0, self.options.max_backoff_s)
+
+    def _stream(self, analyzer: CameraAnalyzer) -> None:
+        source = open_source(self.camera.stream_url, self.options.rate, self.options.decoder)
+        pacer = Pacer() if self.options.realtime_files and is_file(self.camera.stream_url) else None
+        try:
+            while not self.stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    return
+                if pacer is not None:
+                    pacer.wait(frame.t, self.stop)
+                self.last_frame_at = time.monotonic()
+                self._handle(analyzer.analyse(frame.image, frame.t, frame.index))
+        finally:
+            source.close()
+
+    def _handle(self, analysis: Analysis) -> None:
+        self.publisher.health(analysis.health)
+        if analysis.result is not None:
+            self.publisher.density(analysis.result.zones, datetime.now(UTC))
+
+    def stalled(self) -> bool:
+        return time.monotonic() - self.last_frame_at > self.options.stall_s
+
+    def close(self) -> None:
+        self.thread.join(timeout=10)
+        info = self.publisher.offline()
+        try:
+            info.wait_for_publish(timeout=2)
+        except (RuntimeError, ValueError):
+            pass  # not connected: the Last Will reports the camera instead
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def run_video(settings: Settings, database_url: str, mqtt_url: str, stop: threading.Event,
+              shard_index: int = 0, shard_count: int = 1,
+              options: VideoOptions | None = None) -> None:
+    """Analyse this shard's cameras until ``stop`` is set."""
+    opts = options or VideoOptions()
+    with psycopg.connect(database_url) as conn:
+        cameras = load_cameras(conn, shard_index, shard_count)
+    log.info("video shard %d/%d: %d cameras", shard_index, shard_count, len(cameras))
+    address = parse_mqtt_url(mqtt_url)
+    workers = [CameraWorker(c, address, settings.topic_prefix, opts, stop) for c in cameras]
+    for worker in workers:
+        worker.start()
+    try:
+        while not stop.wait(1.0):
+            for worker in workers:
+                if worker.stalled():
+                    worker.publisher.health(Health.LOST)
+    finally:
+        for worker in workers:
+            worker.close()

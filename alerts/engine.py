@@ -1,98 +1,107 @@
-"""One evaluation cycle of the density rules against ``zone_current``, in one transaction."""
+"""One evaluation cycle of every enabled rule against the store, in one transaction.
+
+Order within a cycle: load rules, sensitive periods and the alert ledger; evaluate each
+rule in schedule (composite rules last, so they see this cycle's alerts); retire alerts
+no rule covers any more; then notify (silences, first notices, repeats, resolutions).
+``NOTIFY sharpeyes_alerts`` wakes the dispatcher when an alert was announced as firing.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts.decide import Condition, Step, decide
+from alerts.composite import composite_samples
+from alerts.context import CycleContext
+from alerts.decide import Step, decide
+from alerts.device_rules import offline_samples, sensor_samples, stale_samples, tamper_samples
+from alerts.events import announce
+from alerts.lifecycle import Ledger, apply, retire_unseen
+from alerts.model import Rule, RuleKind, Sample
+from alerts.notify import Notified, notify_due
+from alerts.schedule import schedule_active
+from alerts.scope import active_periods
+from alerts.trends import TrendCache
+from alerts.zone_rules import count_samples, density_samples, forecast_samples, rate_samples
 from grid.dispatch import ALERT_CHANNEL
 
 log = logging.getLogger(__name__)
 
-_TARGETS = """
-SELECT r.id AS rule_id, r.severity, r.for_seconds,
-       COALESCE(r.threshold, z.critical_density) AS threshold,
-       COALESCE(r.clear_threshold, LEAST(z.warn_density, z.critical_density)) AS clear_threshold,
-       z.id AS zone_id, c.density, c.time
-FROM alert_rules r
-JOIN zones z ON r.zone_id IS NULL OR r.zone_id = z.id
-LEFT JOIN zone_current c ON c.zone_id = z.id
-WHERE r.enabled AND r.kind = 'density_above'
-"""
+Sampler = Callable[[psycopg.Cursor[Any], Rule, CycleContext], list[Sample]]
 
-_ACTIVE = (
-    "SELECT id, fingerprint, state, pending_since FROM alerts"
-    " WHERE state IN ('pending', 'firing')"
-)
+SAMPLERS: dict[RuleKind, Sampler] = {
+    RuleKind.DENSITY_ABOVE: density_samples,
+    RuleKind.COUNT_ABOVE: count_samples,
+    RuleKind.RATE_OF_RISE: rate_samples,
+    RuleKind.FORECAST_BREACH: forecast_samples,
+    RuleKind.SENSOR_THRESHOLD: sensor_samples,
+    RuleKind.DEVICE_OFFLINE: offline_samples,
+    RuleKind.STALE_DATA: stale_samples,
+    RuleKind.CAMERA_TAMPER: tamper_samples,
+    RuleKind.COMPOSITE: composite_samples,
+}
+
+_RULES = """
+SELECT r.*, rg.path AS region_path
+FROM alert_rules r LEFT JOIN regions rg ON rg.id = r.region_id
+WHERE r.enabled AND r.deleted_at IS NULL
+ORDER BY (r.kind = 'composite'), r.id
+"""
 
 
 @dataclass(frozen=True, slots=True)
 class CycleResult:
-    evaluated: int
+    evaluated: int                # subjects that needed a decision (breached, or alerting)
     changes: dict[Step, int]
+    notified: Notified = field(default_factory=Notified)
+    retired: int = 0              # alerts no rule covers any more (disabled, out of schedule)
+    seconds: float = 0.0
 
 
-def fingerprint(rule_id: int, zone_id: str) -> str:
-    return f"density_above:{rule_id}:{zone_id}"
+def evaluate(conn: psycopg.Connection[Any], now: datetime, stale_after: timedelta, *,
+             trends: TrendCache | None = None) -> CycleResult:
+    """Evaluate every rule once at ``now``; apply and return the changes.
 
-
-def evaluate(conn: psycopg.Connection[Any], now: datetime, stale_after: timedelta) -> CycleResult:
-    """Evaluate every (rule, zone); apply and return the changes."""
-    changes: dict[Step, int] = {}
+    ``trends`` keeps trend fits between cycles (the evaluator loop passes one); without
+    it every cycle refits, which tests want.
+    """
+    started = time.perf_counter()
+    changes: Counter[Step] = Counter()
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        active = {a["fingerprint"]: a for a in cur.execute(_ACTIVE).fetchall()}
-        targets = cur.execute(_TARGETS).fetchall()
-        for target in targets:
-            step = _evaluate_one(cur, target, active, now, stale_after)
-            if step is not Step.NOTHING:
-                changes[step] = changes.get(step, 0) + 1
-        if changes.get(Step.FIRE) or changes.get(Step.OPEN_FIRING):
+        rules = [Rule.from_row(r) for r in cur.execute(_RULES).fetchall()]
+        ledger = Ledger(cur, now, max((r.cooldown_seconds for r in rules), default=0.0))
+        ctx = CycleContext(now, stale_after, active_periods(cur, now), trends,
+                           frozenset(ledger.active))
+        seen: set[str] = set()
+        for rule in rules:
+            if schedule_active(rule.schedule, now):
+                _evaluate_rule(cur, rule, ctx, ledger, seen, changes)
+        retired = retire_unseen(cur, ledger, seen, now)
+        notified = notify_due(cur, now)
+        if notified.firing:
             cur.execute(f"NOTIFY {ALERT_CHANNEL}")
-    return CycleResult(len(targets), changes)
+        if notified.any:
+            announce(cur, notified.last_event_id)
+    return CycleResult(len(seen), dict(changes), notified, retired,
+                       time.perf_counter() - started)
 
 
-def _evaluate_one(cur: psycopg.Cursor[Any], target: dict[str, Any], active: dict[str, Any],
-                  now: datetime, stale_after: timedelta) -> Step:
-    fp = fingerprint(target["rule_id"], target["zone_id"])
-    alert = active.get(fp)
-    fresh = target["time"] is not None and now - target["time"] <= stale_after
-    value = float(target["density"]) if fresh else None
-    cond = Condition(target["threshold"], target["clear_threshold"], target["for_seconds"])
-    step = decide(alert["state"] if alert else None, alert["pending_since"] if alert else None,
-                  value, cond, now)
-    _apply(cur, step, fp, target, alert, value, now)
-    return step
-
-
-def _apply(cur: psycopg.Cursor[Any], step: Step, fp: str, target: dict[str, Any],
-           alert: dict[str, Any] | None, value: float | None, now: datetime) -> None:
-    if step in (Step.OPEN_PENDING, Step.OPEN_FIRING):
-        firing = step is Step.OPEN_FIRING
-        cur.execute(
-            "INSERT INTO alerts (rule_id, zone_id, fingerprint, state, severity, value,"
-            " pending_since, fired_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (target["rule_id"], target["zone_id"], fp, "firing" if firing else "pending",
-             target["severity"], value, now, now if firing else None),
-        )
-        if firing:
-            log.info("alert firing: %s at %.2f/m²", fp, value)
-        return
-    assert alert is not None or step is Step.NOTHING
-    if step is Step.FIRE:
-        cur.execute("UPDATE alerts SET state = 'firing', fired_at = %s, value = %s WHERE id = %s",
-                    (now, value, alert["id"]))  # type: ignore[index]
-        log.info("alert firing: %s at %.2f/m²", fp, value)
-    elif step in (Step.DROP, Step.RESOLVE):
-        cur.execute("UPDATE alerts SET state = 'resolved', resolved_at = %s WHERE id = %s",
-                    (now, alert["id"]))  # type: ignore[index]
-        if step is Step.RESOLVE:
-            log.info("alert resolved: %s", fp)
-    elif alert is not None and value is not None:
-        cur.execute("UPDATE alerts SET value = GREATEST(value, %s) WHERE id = %s",
-                    (value, alert["id"]))
+def _evaluate_rule(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext, ledger: Ledger,
+                   seen: set[str], changes: Counter[Step]) -> None:
+    for sample in SAMPLERS[rule.kind](cur, rule, ctx):
+        if sample.fingerprint in seen:
+            continue
+        seen.add(sample.fingerprint)
+        step = decide(ledger.memory(sample.fingerprint), sample.value, sample.condition,
+                      ctx.now, since=sample.since, cooldown_seconds=rule.cooldown_seconds)
+        apply(cur, step, sample, ledger.active.get(sample.fingerprint), ctx.now)
+        if step is not Step.NOTHING:
+            changes[step] += 1

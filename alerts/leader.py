@@ -29,7 +29,7 @@ class LeaderLock:
         if self.held():
             return True
         self.release()
-        conn = psycopg.connect(self.url, autocommit=True)
+        conn = psycopg.connect(self.url, autocommit=True, application_name="sharpeyes-alerts")
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         if row and row[0]:
             self._conn = conn
@@ -37,6 +37,15 @@ class LeaderLock:
             return True
         conn.close()
         return False
+
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        """The session holding the lock. Work done on it is fenced: if the session dies,
+        the lock and any unfinished transaction die with it, so a deposed leader can
+        never write after a standby took over."""
+        if self._conn is None:
+            raise RuntimeError("not the leader")
+        return self._conn
 
     def held(self) -> bool:
         if self._conn is None or self._conn.closed:

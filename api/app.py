@@ -17,6 +17,8 @@ from api.routes import (
     hotspots,
     ingest_http,
     kpis,
+    rules,
+    silences,
     tasks,
     zones,
 )
@@ -36,6 +38,9 @@ def create_app(services: Services) -> FastAPI:
     for module in (auth, hotspots, alerts, tasks, deadlines, kpis, zones, dead_letters,
                    ingest_http, health):
         app.include_router(module.router)
+    for router in (rules.router, rules.periods_router, silences.router,
+                   silences.webhooks_router):
+        app.include_router(router)
     page = resources.files("api").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -1,9 +1,16 @@
-"""Dispatcher (调度派遣): every firing alert becomes a task for the grid of its zone.
+"""Dispatcher (调度派遣): every firing alert becomes a task for the grid it belongs to.
 
-An alert for a zone that already has an open task is merged into that task instead
-of opening another. The assignee is the on-duty worker of the zone's grid with the
-fewest open tasks, else the grid leader. Work is claimed with ``FOR UPDATE SKIP
-LOCKED``, so several dispatchers never dispatch one alert twice.
+An alert's grid is the one the evaluator recorded (its zone's grid, its device's
+``grid_code`` or its device's place's grid); alerts from before that column existed
+fall back to their zone's grid. Silenced alerts, and alerts of rules whose channels
+leave out ``task``, are not dispatched; an alert with no grid at all is marked
+dispatched without a task (it still reaches the event log and webhooks).
+
+An alert about a place that already has an open task is merged into that task instead
+of opening another: zone alerts by zone, device and place alerts by subject. The
+assignee is the on-duty worker of the grid with the fewest open tasks, else the grid
+leader. Work is claimed with ``FOR UPDATE SKIP LOCKED``, so several dispatchers never
+dispatch one alert twice.
 """
 
 from __future__ import annotations
@@ -26,13 +33,35 @@ log = logging.getLogger(__name__)
 ALERT_CHANNEL = "sharpeyes_alerts"
 
 _CLAIM = """
-SELECT a.id, a.zone_id, a.severity, a.value, z.grid_code, z.device_id, z.name AS zone_name,
-       r.name AS rule_name
-FROM alerts a JOIN zones z ON z.id = a.zone_id JOIN alert_rules r ON r.id = a.rule_id
-WHERE a.state = 'firing' AND a.dispatched_at IS NULL
+SELECT a.id, a.zone_id, a.severity, a.value, a.detail, a.subject,
+       COALESCE(a.grid_code, z.grid_code) AS grid_code,
+       COALESCE(a.device_id, z.device_id) AS device_id, d.kind AS device_kind,
+       COALESCE(z.name, d.name, p.name, a.subject) AS subject_name,
+       r.name AS rule_name, r.kind AS rule_kind
+FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+LEFT JOIN zones z ON z.id = a.zone_id
+LEFT JOIN devices d ON d.id = COALESCE(a.device_id, z.device_id)
+LEFT JOIN places p ON p.id = a.place_id
+WHERE a.state = 'firing' AND a.dispatched_at IS NULL AND a.silence_id IS NULL
+  AND 'task' = ANY(r.channels)
 ORDER BY a.id
 FOR UPDATE OF a SKIP LOCKED
 LIMIT %s
+"""
+
+# Category of the task by rule kind (deadlines and tiers depend on it).
+_CATEGORY = {"sensor_threshold": "sensor", "device_offline": "device_fault",
+             "stale_data": "device_fault", "camera_tamper": "device_tamper"}
+
+_OPEN_TASK_BY_ZONE = """
+SELECT id, title, assignee_id FROM tasks WHERE zone_id = %s AND state = ANY(%s)
+ORDER BY id LIMIT 1 FOR UPDATE
+"""
+
+_OPEN_TASK_BY_SUBJECT = """
+SELECT t.id, t.title, t.assignee_id FROM tasks t JOIN alerts a ON a.id = t.alert_id
+WHERE a.subject = %s AND t.state = ANY(%s)
+ORDER BY t.id LIMIT 1 FOR UPDATE OF t
 """
 
 _ASSIGNEE = """
@@ -65,30 +94,53 @@ def dispatch_pending(conn: psycopg.Connection[Any], limit: int = 100) -> list[Di
     done: list[Dispatched] = []
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         for alert in cur.execute(_CLAIM, (limit,)).fetchall():
+            if alert["grid_code"] is None:
+                log.warning("alert %s (%s) has no grid; not dispatched", alert["id"],
+                            alert["subject"])
+                cur.execute("UPDATE alerts SET dispatched_at = now() WHERE id = %s",
+                            (alert["id"],))
+                continue
             done.append(_dispatch_one(cur, alert))
     return done
 
 
+def _open_task(cur: psycopg.Cursor[Any], alert: dict[str, Any]) -> dict[str, Any] | None:
+    if alert["zone_id"] is not None:
+        return cur.execute(_OPEN_TASK_BY_ZONE, (alert["zone_id"], list(OPEN_STATES))).fetchone()
+    return cur.execute(_OPEN_TASK_BY_SUBJECT, (alert["subject"], list(OPEN_STATES))).fetchone()
+
+
+def _discoverer(alert: dict[str, Any]) -> str:
+    """Who discovered it (采办分离): the camera or sensor, else the alert rules."""
+    if alert["device_id"] is not None:
+        return f"{alert['device_kind'] or 'device'}:{alert['device_id']}"
+    return "system:alerts"
+
+
+def _title(alert: dict[str, Any]) -> str:
+    if alert["rule_kind"] == "density_above" or alert["detail"] is None:
+        return f"{alert['rule_name']}: {alert['subject_name']} at {alert['value']:.2f}/m²"
+    return f"{alert['rule_name']}: {alert['subject_name']}: {alert['detail']}"
+
+
 def _dispatch_one(cur: psycopg.Cursor[Any], alert: dict[str, Any]) -> Dispatched:
-    open_task = cur.execute(
-        "SELECT id, title, assignee_id FROM tasks WHERE zone_id = %s AND state = ANY(%s)"
-        " ORDER BY id LIMIT 1 FOR UPDATE",
-        (alert["zone_id"], list(OPEN_STATES)),
-    ).fetchone()
+    open_task = _open_task(cur, alert)
     if open_task is not None:
         return _merge(cur, alert, open_task)
-    title = f"{alert['rule_name']}: {alert['zone_name']} at {alert['value']:.2f}/m²"
+    title = _title(alert)[:500]
+    discoverer = _discoverer(alert)
     task = cur.execute(
         "INSERT INTO tasks (alert_id, zone_id, grid_code, category, severity, title, state,"
-        " discovered_by) VALUES (%s, %s, %s, 'crowd_density', %s, %s, 'reported', %s)"
+        " discovered_by) VALUES (%s, %s, %s, %s, %s, %s, 'reported', %s)"
         " RETURNING id",
-        (alert["id"], alert["zone_id"], alert["grid_code"], alert["severity"], title,
-         f"camera:{alert['device_id']}"),
+        (alert["id"], alert["zone_id"], alert["grid_code"],
+         _CATEGORY.get(alert["rule_kind"], "crowd_density"), alert["severity"], title,
+         discoverer),
     ).fetchone()
     assert task is not None
     task_id = int(task["id"])
-    record_event(cur, task_id, f"camera:{alert['device_id']}", "report", None, "reported",
-                 f"alert {alert['id']}: density {alert['value']:.2f}/m²")
+    record_event(cur, task_id, discoverer, "report", None, "reported",
+                 f"alert {alert['id']}: {alert['detail'] or alert['value']}")
     assignee = _assign(cur, task_id, alert["grid_code"])
     cur.execute("UPDATE alerts SET dispatched_at = now(), task_id = %s WHERE id = %s",
                 (task_id, alert["id"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -19,6 +20,11 @@ def register(sub: Any) -> None:
     ingest.add_argument("--publishers", type=int, default=4)
     ingest.add_argument("--json", action="store_true", help="print the result as JSON")
     ingest.set_defaults(handler=_bench_ingest)
+    alerts = kinds.add_parser("alerts", help="publish → alert → task latency, 1,000 zones")
+    alerts.add_argument("--zones", type=int, default=1000)
+    alerts.add_argument("--probes", type=int, default=100)
+    alerts.add_argument("--json", action="store_true", help="print the result as JSON")
+    alerts.set_defaults(handler=_bench_alerts)
     video = kinds.add_parser("video", help="720p streams per core at 1 Hz vs naive decoding")
     video.add_argument("--seconds", type=float, default=20.0, help="length of the test clip")
     video.add_argument("--json", action="store_true")
@@ -53,3 +59,17 @@ def _bench_video_accuracy(args: argparse.Namespace, settings: Settings) -> int:
     from video.cli import bench_accuracy
 
     return bench_accuracy(args, settings)
+
+
+def _bench_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts.bench import run_alert_bench
+
+    rt = Runtime(settings)
+    try:
+        admin_url = rt.open_store()
+        mqtt_url = rt.open_broker()
+        result = run_alert_bench(admin_url, mqtt_url, zones=args.zones, probes=args.probes)
+    finally:
+        rt.close()
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0 if result["target_met"] else 1

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from alerts.outbox import run_notifier
 from alerts.service import run_alerts
 from api.server import ApiServer
 from api.services import Services
@@ -46,6 +47,9 @@ def start_alerts(rt: Runtime) -> None:
     s = rt.settings
     rt.spawn("alerts", lambda stop: run_alerts(rt.database_url, stop, s.alert_interval_seconds,
                                                s.stale_after_seconds))
+    # Sends the alert outbox (signed webhooks, MQTT per region); safe on every instance.
+    rt.spawn("alert-notifier", lambda stop: run_notifier(rt.database_url, rt.mqtt_url,
+                                                         s.topic_prefix, stop))
 
 
 def _worker_notifier(rt: Runtime) -> Callable[[Dispatched], None]:

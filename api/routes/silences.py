@@ -1,0 +1,140 @@
+"""Silences and maintenance windows (reason, author, expiry), and webhook subscriptions.
+
+Silenced alerts are still recorded and listed (``silenced: true``) but neither notified
+nor dispatched. Webhooks are admin-only; a new webhook's signing secret is in the
+creation response and nowhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from alerts import silences, subscriptions
+from alerts.errors import AlertsError
+from alerts.silences import SilenceIn
+from alerts.subscriptions import WebhookIn
+from api.deps import ActorDep, ConnDep
+from api.pagination import Page, PageDep
+from api.routes.alerts import ERROR_RESPONSES, alerts_problem
+from api.routes.rules import ScopeOut
+
+router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
+webhooks_router = APIRouter(prefix="/api/v1/webhooks", tags=["silences"])
+
+
+class SilenceOut(BaseModel):
+    id: int
+    kind: str
+    rule_id: int | None
+    scope: ScopeOut
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+    expired_at: datetime | None
+    expired_by: str | None
+    active: bool
+    editable: bool
+
+
+class WebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    region_id: str | None
+    min_severity: str
+    enabled: bool
+    created_by: str | None
+    created_at: datetime
+    secret: str | None = None   # only in the creation response
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    event_id: int
+    event: str
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+
+@router.get("", response_model=Page[SilenceOut], responses=ERROR_RESPONSES)
+def list_silences(actor: ActorDep, conn: ConnDep, page: PageDep,
+                  active: Annotated[bool | None, Query()] = None) -> Any:
+    try:
+        rows, total = silences.list_silences(conn, actor, active=active, limit=page.limit,
+                                             offset=page.offset)
+    except AlertsError as exc:
+        return alerts_problem(exc)
+    return Page(items=[SilenceOut(**r) for r in rows], total=total, limit=page.limit,
+                offset=page.offset)
+
+
+@router.post("", response_model=SilenceOut, status_code=201, responses=ERROR_RESPONSES)
+def create_silence(body: SilenceIn, actor: ActorDep, conn: ConnDep) -> Any:
+    try:
+        return SilenceOut(**silences.create_silence(conn, actor, body))
+    except AlertsError as exc:
+        return alerts_problem(exc)
+
+
+@router.get("/{silence_id}", response_model=SilenceOut, responses=ERROR_RESPONSES)
+def get_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+    try:
+        return SilenceOut(**silences.get_silence(conn, actor, silence_id))
+    except AlertsError as exc:
+        return alerts_problem(exc)
+
+
+@router.delete("/{silence_id}", response_model=SilenceOut, responses=ERROR_RESPONSES)
+def expire_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+    """End a silence now; it stays on record with who ended it."""
+    try:
+        return SilenceOut(**silences.expire_silence(conn, actor, silence_id))
+    except AlertsError as exc:
+        return alerts_problem(exc)
+
+
+@webhooks_router.get("", response_model=list[WebhookOut], responses=ERROR_RESPONSES)
+def list_webhooks(actor: ActorDep, conn: ConnDep) -> Any:
+    try:
+        return [WebhookOut(**w) for w in subscriptions.list_webhooks(conn, actor)]
+    except AlertsError as exc:
+        return alerts_problem(exc)
+
+
+@webhooks_router.post("", response_model=WebhookOut, status_code=201, responses=ERROR_RESPONSES)
+def create_webhook(body: WebhookIn, actor: ActorDep, conn: ConnDep) -> Any:
+    try:
+        return WebhookOut(**subscriptions.create_webhook(conn, actor, body))
+    except AlertsError as exc:
+        return alerts_problem(exc)
+
+
+@webhooks_router.delete("/{webhook_id}", status_code=204, response_model=None,
+                         responses=ERROR_RESPONSES)
+def delete_webhook(webhook_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+    try:
+        subscriptions.delete_webhook(conn, actor, webhook_id)
+    except AlertsError as exc:
+        return alerts_problem(exc)
+    return Response(status_code=204)
+
+
+@webhooks_router.get("/{webhook_id}/deliveries", response_model=list[DeliveryOut],
+                     responses=ERROR_RESPONSES)
+def webhook_deliveries(webhook_id: int, actor: ActorDep, conn: ConnDep,
+                       limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Any:
+    try:
+        return [DeliveryOut(**d) for d in subscriptions.deliveries(conn, actor, webhook_id,
+                                                                  limit)]
+    except AlertsError as exc:
+        return alerts_problem(exc)

@@ -9,12 +9,10 @@ dispatched tasks, then follow a plan decided by (seed, worker, task) alone::
         ├──reject with a reason──▶ rejected
         └──never responds: the task misses its deadline (and escalates)
 
-``arrive`` and ``report`` are not in the API yet (issue 8): :class:`WorkerApi` raises
-:class:`ActionUnavailable` for them and the bot skips the step, keeping its delay, so
-that they slot in by implementing two methods. Errors::
-
-    BotError
-    └── ActionUnavailable — the API has no such action (yet)
+A bot arrives without a position (the task API does not say where the site is) and
+reports with one small synthetic photo (:func:`site_photo`: blurred shapes on paving,
+never a picture of people). HTTP errors are httpx's own: a 404 or 409 means the task
+moved on before the step and ends its plan.
 """
 
 from __future__ import annotations
@@ -29,7 +27,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import cv2
 import httpx
+import numpy as np
 
 from simulators.scenario import stable_key, unit
 
@@ -42,14 +42,8 @@ REJECT_REASONS = (
     "Duplicate of a task I am already handling.",
     "I am handling another incident and cannot reach the site in time.",
 )
-
-
-class BotError(Exception):
-    """Base of the bots' errors."""
-
-
-class ActionUnavailable(BotError):
-    """The API has no endpoint for this action yet."""
+RESOLVE_NOTE = "Crowd dispersed; the site is safe."
+REPORT_NOTE = "On site: guiding people to spread out and keep the exits clear; photo attached."
 
 
 class DelayKind(StrEnum):
@@ -125,16 +119,38 @@ def plan_task(behaviour: Behaviour, seed: int, username: str, task_id: int,
     for n, (action, delay) in enumerate((("arrive", b.arrive_delay), ("report", b.report_delay),
                                           ("resolve", b.resolve_delay)), start=2):
         at += delay.sample(unit(key, 2 * n), unit(key, 2 * n + 1)) / scale
-        steps.append(Step(action, at, "Crowd dispersed; the site is safe." if action == "resolve"
-                          else None))
+        steps.append(Step(action, at, {"report": REPORT_NOTE, "resolve": RESOLVE_NOTE}.get(action)))
     return tuple(steps)
 
 
-class WorkerApi:
-    """The public API as one worker uses it (its own bearer token)."""
+def site_photo(key: int, width: int = 320, height: int = 240) -> bytes:
+    """A small synthetic JPEG standing in for a worker's site photo, a pure function of
+    ``key``: a sky-to-paving gradient with a few blurred shapes and sensor noise."""
+    rng = np.random.default_rng(key)
+    rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    sky = rng.uniform(170, 230) + rng.uniform(-15, 15, 3)  # greyish, a slight tint
+    paving = rng.uniform(80, 140) + rng.uniform(-10, 10, 3)
+    image = np.ascontiguousarray(np.broadcast_to(
+        (sky * (1 - rows) + paving * rows).astype(np.float32), (height, width, 3)))
+    for _ in range(int(rng.integers(4, 9))):
+        centre = (int(rng.integers(0, width)), int(rng.integers(height // 3, height)))
+        axes = (int(rng.integers(8, 40)), int(rng.integers(15, 60)))
+        colour = tuple(float(c) for c in rng.uniform(20, 235, 3))
+        cv2.ellipse(image, centre, axes, 0.0, 0.0, 360.0, colour, -1)
+    noisy = cv2.GaussianBlur(image, (0, 0), 6.0) + rng.normal(0.0, 4.0, image.shape)
+    ok, encoded = cv2.imencode(".jpg", np.clip(noisy, 0, 255).astype(np.uint8),
+                               [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the synthetic photo")
+    return encoded.tobytes()
 
-    def __init__(self, http: httpx.Client, username: str, password: str) -> None:
-        self.http, self.username, self._password = http, username, password
+
+class WorkerApi:
+    """The public API as one worker uses it (its own bearer token). ``seed`` picks the
+    synthetic photos it reports with."""
+
+    def __init__(self, http: httpx.Client, username: str, password: str, seed: int = 7) -> None:
+        self.http, self.username, self._password, self.seed = http, username, password, seed
         self.person_id: str | None = None
         self._headers: dict[str, str] = {}
 
@@ -165,17 +181,23 @@ class WorkerApi:
                                              json={"note": note}).json()
         return body
 
-    def arrive(self, task_id: int) -> None:
-        raise ActionUnavailable("arriving on site is not in the API yet (issue 8)")
+    def arrive(self, task_id: int, position: tuple[float, float] | None = None) -> None:
+        """Record arriving on site, at ``position`` (lon, lat) when given."""
+        body = {} if position is None else {"lon": position[0], "lat": position[1]}
+        self._request("POST", f"/api/v1/tasks/{task_id}/arrive", json=body)
 
-    def report(self, task_id: int, note: str | None, photo: bytes | None = None) -> None:
-        raise ActionUnavailable("reports with photos are not in the API yet (issue 8)")
+    def report(self, task_id: int, note: str | None, photo: bytes) -> None:
+        """Report progress with one JPEG photo (the ``report`` action)."""
+        self._request("POST", f"/api/v1/tasks/{task_id}/photos",
+                      files=[("photos", (f"task-{task_id}.jpg", photo, "image/jpeg"))],
+                      data={} if note is None else {"note": note})
 
     def perform(self, task_id: int, step: Step) -> None:
         if step.action == "arrive":
             self.arrive(task_id)
         elif step.action == "report":
-            self.report(task_id, step.note)
+            self.report(task_id, step.note,
+                        site_photo(stable_key(self.seed, self.username, task_id, "photo")))
         else:
             self.act(task_id, step.action, step.note)
 
@@ -186,13 +208,15 @@ class BotCounters:
     ignored: int = 0
     accepted: int = 0
     rejected: int = 0
+    arrived: int = 0
+    reported: int = 0
     resolved: int = 0
-    skipped_steps: int = 0  # actions the API does not offer yet
     conflicts: int = 0  # the task moved on (cancelled, merged, reassigned) before the step
     errors: int = 0
 
 
-_COUNTED = {"accept": "accepted", "reject": "rejected", "resolve": "resolved"}
+_COUNTED = {"accept": "accepted", "reject": "rejected", "arrive": "arrived",
+            "report": "reported", "resolve": "resolved"}
 
 
 class WorkerBot:
@@ -234,9 +258,6 @@ class WorkerBot:
         """Carry out one step; False when the task's plan should stop."""
         try:
             self.api.perform(task_id, step)
-        except ActionUnavailable:
-            self.counters.skipped_steps += 1
-            return True
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code in (404, 409):
                 self.counters.conflicts += 1
@@ -276,7 +297,7 @@ class BotSwarm:
     def run(self, stop: threading.Event, duration: float | None = None) -> BotCounters:
         """Log every bot in, then poll and act until ``stop`` or ``duration`` seconds."""
         with httpx.Client(base_url=self.base_url, timeout=10.0) as http:
-            self.bots = [WorkerBot(WorkerApi(http, user, pw), self.behaviour, self.seed)
+            self.bots = [WorkerBot(WorkerApi(http, user, pw, self.seed), self.behaviour, self.seed)
                          for user, pw in self.logins]
             for bot in self.bots:
                 bot.api.login()

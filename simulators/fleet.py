@@ -1,13 +1,12 @@
 """Device fleets: thousands of simulated cameras and sensors, each its own MQTT client.
 
-This module owns running a fleet — the sensors' model of what they measure, and the
-engine that connects every device with its own client id, credentials (username =
-device id, password = :func:`device_password`) and retained Last Will
-(``{"state": "lost"}``), schedules its reports and reconnects it with back-off.
+This module owns running a fleet: the engine that connects every device with its own
+client id, credentials (username = device id, password = :func:`device_password`) and
+retained Last Will (``{"state": "lost"}``), schedules its reports and reconnects it with
+back-off. The devices themselves are pure models (:mod:`simulators.devices`; cameras in
+:mod:`simulators.camera`, sensors in :mod:`simulators.sensors`).
 
-A device is a pure model (:class:`SimDevice`): given a :class:`Tick` — report number,
-simulated time, device wall clock — it returns what to publish and whether it is
-online. The engine owns everything with side effects. One paho client per device, but
+The engine owns everything with side effects. One paho client per device, but
 no network thread per client: a few shard threads each multiplex their clients over
 one ``selectors`` selector and call paho's ``loop_read``/``loop_write``/``loop_misc``
 themselves. Report ``k`` of a device is due ``phase + k × period`` real seconds after
@@ -18,238 +17,49 @@ more than a period behind skips reports (counted) instead of bursting.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
-import json
 import logging
-import math
 import resource
 import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 import paho.mqtt.client as mqtt
-import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.topics import TopicKind, topic_for
 from sharpeyes.mqtt import BrokerAddress
+from simulators.devices import (
+    DEFAULT_SECRET,
+    LOCAL_TZ,
+    DeviceReport,
+    Outgoing,
+    SimClock,
+    SimDevice,
+    Tick,
+    device_password,
+    status_payload,
+)
 from simulators.faults import FaultSchedule
-from simulators.scenario import DensityModel, normal, stable_key, unit
+from simulators.scenario import stable_key, unit
+from simulators.sensors import SensorDevice, SensorSpec, load_sensors, sensors_from_city
 
-if TYPE_CHECKING:
-    from simulators.camera import CameraSpec, CameraZone
-    from simulators.city import City
+# The device types and sensors lived here before they had modules of their own; they are
+# still importable from here (simulators.camera, simulators.cli and tests use them so).
+__all__ = [
+    "DEFAULT_SECRET", "LOCAL_TZ", "DeviceReport", "Fleet", "FleetCounters", "FleetOptions",
+    "Outgoing", "SensorDevice", "SensorSpec", "SimClock", "SimDevice", "Tick",
+    "device_password", "ensure_fd_limit", "load_sensors", "resize", "sensors_from_city",
+    "status_payload",
+]
 
 log = logging.getLogger(__name__)
 
-# Timestamps carry the city's offset (UTC+8), as its devices would.
-LOCAL_TZ = timezone(timedelta(hours=8))
-DEFAULT_SECRET = "sharpeyes-simulated-devices"
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-
-
-def device_password(device_id: str, secret: str = DEFAULT_SECRET) -> str:
-    """The device's MQTT password: HMAC-SHA256(secret, device id), 32 hex digits."""
-    return hmac.new(secret.encode(), device_id.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def status_payload(state: str, ts: datetime | None = None, detail: str | None = None) -> bytes:
-    """A contract status message (``ts`` and ``detail`` only when given)."""
-    body: dict[str, str] = {"state": state}
-    if ts is not None:
-        body["ts"] = ts.astimezone(LOCAL_TZ).isoformat(timespec="milliseconds")
-    if detail is not None:
-        body["detail"] = detail
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
-# --------------------------------------------------------------------------- device side
-
-
-@dataclass(frozen=True, slots=True)
-class SimClock:
-    """Maps real seconds since start to simulated time and to the devices' wall clock."""
-
-    wall_start: datetime
-    starts_at: float = 0.0
-    speed: float = 1.0
-
-    def sim(self, r: float) -> float:
-        return self.starts_at + r * self.speed
-
-    def wall(self, r: float) -> datetime:
-        return self.wall_start + timedelta(seconds=r)
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """The ``index``-th report of a device."""
-
-    index: int
-    seq: int
-    sim_t: float
-    prev_sim_t: float | None
-    wall: datetime
-    period: float  # simulated seconds between reports
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    kind: TopicKind
-    payload: bytes
-    retain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceReport:
-    messages: tuple[Outgoing, ...] = ()
-    online: bool = True
-
-
-class SimDevice(Protocol):
-    @property
-    def device_id(self) -> str: ...
-
-    def online(self, t: float) -> bool:
-        """Whether the device is (or could be) connected at simulated time ``t``."""
-        ...
-
-    def report(self, tick: Tick) -> DeviceReport: ...
-
-
-# --------------------------------------------------------------------------- sensors
-
-SENSOR_METRICS = {"footfall": ("footfall_in", "footfall_out"), "noise": ("noise_db",),
-                  "presence": ("presence_count",)}
-UNITS = {"footfall_in": "persons", "footfall_out": "persons", "noise_db": "dB",
-         "presence_count": "devices"}
-
-
-def sensor_metrics(text: str) -> tuple[str, ...]:
-    """Metrics of a sensor from its id or name (``footfall``, ``noise``, ``presence``)."""
-    lowered = text.lower()
-    for word, metrics in SENSOR_METRICS.items():
-        if word in lowered:
-            return metrics
-    if "wifi" in lowered or "ble" in lowered:
-        return SENSOR_METRICS["presence"]
-    return SENSOR_METRICS["footfall"]
-
-
-@dataclass(frozen=True, slots=True)
-class SensorSpec:
-    """A sensor and the camera zones of its place (where the people it senses are)."""
-
-    device_id: str
-    metrics: tuple[str, ...]
-    place_id: str | None = None
-    zones: tuple[CameraZone, ...] = ()
-
-
-def _at_places(cameras: Sequence[CameraSpec]) -> dict[str, tuple[CameraZone, ...]]:
-    zones: dict[str, list[CameraZone]] = {}
-    for camera in cameras:
-        for zone in camera.zones:
-            if zone.place_id:
-                zones.setdefault(zone.place_id, []).append(zone)
-    return {p: tuple(zs) for p, zs in zones.items()}
-
-
-def load_sensors(conn: psycopg.Connection, cameras: Sequence[CameraSpec]) -> list[SensorSpec]:
-    """Every registered sensor, with the zones of its place from ``cameras``."""
-    rows = conn.execute("SELECT id, name, place_id FROM devices WHERE kind = 'sensor'"
-                        " ORDER BY id").fetchall()
-    places = _at_places(cameras)
-    return [SensorSpec(r[0], sensor_metrics(f"{r[0]} {r[1]}"), r[2], places.get(r[2] or "", ()))
-            for r in rows]
-
-
-def sensors_from_city(city: City, cameras: Sequence[CameraSpec]) -> list[SensorSpec]:
-    """The same as :func:`load_sensors` after seeding ``city``, without a database."""
-    places = _at_places(cameras)
-    return [SensorSpec(d.id, sensor_metrics(f"{d.id} {d.name}"), d.place_id,
-                       places.get(d.place_id or "", ()))
-            for d in sorted(city.sensors, key=lambda d: d.id)]
-
-
-@dataclass(frozen=True, slots=True)
-class SensorDevice:
-    """Footfall in/out, noise level and Wi-Fi/BLE presence derived from the place's crowd."""
-
-    spec: SensorSpec
-    world: DensityModel
-    faults: FaultSchedule = field(default_factory=FaultSchedule)
-    seed: int = 7
-    dwell: float = 900.0  # mean seconds a visitor stays
-    entrance_share: float = 0.4  # share of the place's flow through this counter
-    _key: int = field(init=False, repr=False, compare=False)
-    _memo: list[float] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", stable_key(self.seed, self.spec.device_id))
-        object.__setattr__(self, "_memo", [])
-
-    @property
-    def device_id(self) -> str:
-        return self.spec.device_id
-
-    def online(self, t: float) -> bool:
-        return self.faults.active(self.device_id, t).online
-
-    def people(self, t: float) -> float:
-        """People at the sensor's place (remembering the last answer: the next report
-        asks for it again as its "before")."""
-        memo = self._memo
-        if memo and memo[0] == t:
-            return memo[1]
-        if not self.spec.zones:
-            value = self.world.density(self.spec.device_id, t) * 300.0
-        else:
-            value = sum(self.world.density(z.zone_id, t) * z.area_m2 for z in self.spec.zones)
-        memo[:] = [t, value]
-        return value
-
-    def readings(self, t: float, period: float, before_t: float | None = None) -> dict[str, float]:
-        """Readings at ``t`` over the ``period`` since ``before_t`` (default ``t - period``)."""
-        before_t = t - period if before_t is None else before_t
-        before, now = self.people(before_t), self.people(t)
-        period = t - before_t
-        turnover = now * period / self.dwell
-        flow_in = (turnover + max(0.0, now - before)) * self.entrance_share
-        flow_out = (turnover + max(0.0, before - now)) * self.entrance_share
-        n = round(t * 1000)
-        values = {
-            "footfall_in": flow_in + math.sqrt(flow_in) * normal(self._key, 4 * n),
-            "footfall_out": flow_out + math.sqrt(flow_out) * normal(self._key, 4 * n + 1),
-            "noise_db": 48.0 + 9.0 * math.log10(1.0 + now / 5.0) + normal(self._key, 4 * n + 2),
-            "presence_count": 5 + 0.65 * now * (1.0 + 0.1 * normal(self._key, 4 * n + 3)),
-        }
-        return {m: round(max(0.0, v), 1) if m == "noise_db" else float(max(0, round(v)))
-                for m, v in values.items()}
-
-    def report(self, tick: Tick) -> DeviceReport:
-        active = self.faults.active(self.device_id, tick.sim_t)
-        if not active.online:
-            return DeviceReport(online=False)
-        now = self.readings(tick.sim_t, tick.period, tick.prev_sim_t)
-        out = []
-        for metric in self.spec.metrics:
-            stuck = active.stuck(metric)
-            value = now[metric] if stuck is None else (
-                stuck.value if stuck.value is not None
-                else self.readings(stuck.start, tick.period)[metric])
-            out.append({"metric": metric, "value": value, "unit": UNITS[metric]})
-        wall = tick.wall + timedelta(seconds=active.skew)
-        body = {"seq": tick.seq, "ts": round(wall.timestamp() * 1000), "readings": out}
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        return DeviceReport((Outgoing(TopicKind.READING, payload),))
 
 
 # --------------------------------------------------------------------------- sizing

@@ -6,9 +6,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 
+import cv2
+import httpx
+import numpy as np
 import psycopg
 import pytest
 
+from grid.photos import prepare_photo
 from sharpeyes.components import start
 from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
@@ -20,6 +24,7 @@ from simulators.bots import (
     Delay,
     DelayKind,
     plan_task,
+    site_photo,
 )
 from simulators.camera import load_cameras, run_fleet
 from simulators.scenario import OrdinaryDay, Scenario, Surge
@@ -50,6 +55,15 @@ def test_failure_rates_and_delays_shape_the_plans() -> None:
     assert all([s.action for s in p] == ["accept", "arrive", "report", "resolve"] for p in accepted)
     assert all(5.0 <= p[0].after <= 10.0 for p in accepted + rejected)
     assert all(p[0].after < p[1].after < p[2].after < p[3].after for p in accepted)
+
+
+def test_the_site_photo_is_a_small_synthetic_jpeg_the_api_accepts_and_fixed_by_its_key() -> None:
+    photo = site_photo(42)
+    image = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    assert photo.startswith(b"\xff\xd8\xff") and image is not None
+    assert image.shape == (240, 320, 3)
+    assert len(photo) < 64 * 1024 and prepare_photo(photo, "image/jpeg").width == 320
+    assert site_photo(42) == photo and site_photo(43) != photo
 
 
 def test_delays_are_read_from_the_command_line_form() -> None:
@@ -92,7 +106,18 @@ def _events(db: psycopg.Connection, task_id: int) -> list[tuple[str, str, str | 
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def test_bots_accept_and_resolve_through_the_api_and_a_rejecting_bot_gives_a_reason(
+def _photos(url: str, task_id: int) -> list[dict[str, object]]:
+    """The task's photos as its worker sees them through the API."""
+    with httpx.Client(base_url=url, timeout=10.0) as http:
+        token = http.post("/api/v1/auth/token", data={"username": "w-a", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        response = http.get(f"/api/v1/tasks/{task_id}/photos", headers=headers)
+        response.raise_for_status()
+        photos: list[dict[str, object]] = response.json()
+        return photos
+
+
+def test_bots_accept_arrive_report_a_photo_and_resolve_and_a_rejecting_bot_gives_a_reason(
         system: tuple[Runtime, str], db: psycopg.Connection) -> None:
     _, url = system
     wait_until(lambda: _task(db, "Z-A")[1] == _task(db, "Z-B")[1] == "dispatched", timeout=20,
@@ -110,10 +135,18 @@ def test_bots_accept_and_resolve_through_the_api_and_a_rejecting_bot_gives_a_rea
         stop.set()
         for thread in threads:
             thread.join(10)
-    assert [(a, who) for a, who, _ in _events(db, _task(db, "Z-A")[0])][-2:] == [
-        ("accept", "person:P-wA"), ("resolve", "person:P-wA")]
+    handled = _task(db, "Z-A")[0]
+    assert [(a, who) for a, who, _ in _events(db, handled)][-4:] == [
+        ("accept", "person:P-wA"), ("arrive", "person:P-wA"), ("report", "person:P-wA"),
+        ("resolve", "person:P-wA")]
+    photos = _photos(url, handled)
+    assert [(p["uploaded_by"], p["width"], p["height"]) for p in photos] == [("P-wA", 320, 240)]
+    evidence = db.execute("SELECT evidence FROM task_events WHERE task_id = %s AND action ="
+                          " 'report' AND actor = 'person:P-wA'", (handled,)).fetchone()
+    assert evidence is not None and evidence[0]["photos"] == [photos[0]["sha256"]]
     action, who, note = _events(db, _task(db, "Z-B")[0])[-1]
     assert (action, who) == ("reject", "person:P-wB") and note in REJECT_REASONS
     counts = willing.counters()
-    assert (counts.accepted, counts.resolved, counts.skipped_steps) == (1, 1, 2)  # arrive, report
+    assert (counts.accepted, counts.arrived, counts.reported, counts.resolved) == (1, 1, 1, 1)
+    assert counts.conflicts == counts.errors == 0
     assert (stubborn.counters().rejected, stubborn.counters().accepted) == (1, 0)

@@ -34,20 +34,12 @@ from simulators.camera import (
     cameras_from_city,
 )
 from simulators.city import demo_city
+from simulators.devices import SimClock, SimDevice, device_password
 from simulators.faults import Fault, FaultKind, FaultSchedule
-from simulators.fleet import (
-    Fleet,
-    FleetOptions,
-    SensorDevice,
-    SensorSpec,
-    SimClock,
-    SimDevice,
-    device_password,
-    resize,
-    sensors_from_city,
-)
+from simulators.fleet import Fleet, FleetOptions, resize
 from simulators.scenario import OrdinaryDay, Scenario
 from simulators.scenarios import build_timeline
+from simulators.sensors import SensorDevice, SensorSpec, sensors_from_city
 from tests.helpers import wait_until
 
 WORLD = Scenario(OrdinaryDay(seed=3, mean=1.0, amplitude=0.5))
@@ -193,6 +185,16 @@ def _record_run(url: str, seed: int, wall: datetime) -> dict[tuple[str, int], di
     reports = [m for d in {x.device_id for x in devices}
                for leaf in ("density", "reading") for m in recorder.of(d, leaf)]
     return {(m.topic.split("/", 1)[1], m.body["seq"]): m.body for m in reports}
+
+
+def test_device_types_and_sensors_stay_importable_from_the_fleet_module() -> None:
+    import simulators.devices
+    import simulators.fleet
+    import simulators.sensors
+
+    for module in (simulators.devices, simulators.sensors):
+        moved = [n for n in simulators.fleet.__all__ if hasattr(module, n)]
+        assert moved and all(getattr(simulators.fleet, n) is getattr(module, n) for n in moved)
 
 
 def test_the_same_seed_and_clock_publish_identical_payloads_and_another_seed_does_not(

@@ -26,6 +26,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from grid.actors import SYSTEM_DISPATCHER
+from grid.deadlines import due_at
 from grid.tasks import OPEN_STATES, record_event
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,38 @@ WHERE a.subject = %s AND t.state = ANY(%s)
 ORDER BY t.id LIMIT 1 FOR UPDATE OF t
 """
 
+# The grid's own on-duty workers (fewest open tasks first), then its leader, then an
+# on-duty worker of a neighbouring grid (cells whose bounding boxes touch, nearest first).
 _ASSIGNEE = """
 SELECT m.person_id
-FROM grid_members m JOIN people p ON p.id = m.person_id
+FROM grids home
+JOIN grids g ON g.code = home.code
+     OR (g.min_lon <= home.max_lon + 1e-7 AND g.max_lon >= home.min_lon - 1e-7
+         AND g.min_lat <= home.max_lat + 1e-7 AND g.max_lat >= home.min_lat - 1e-7)
+JOIN grid_members m ON m.grid_code = g.code
+JOIN people p ON p.id = m.person_id
 LEFT JOIN tasks t ON t.assignee_id = m.person_id AND t.state = ANY(%(open)s)
-WHERE m.grid_code = %(grid)s AND m.on_duty AND p.active
-GROUP BY m.person_id, m.duty
-ORDER BY (m.duty = 'worker') DESC, count(t.id), m.person_id
+WHERE home.code = %(grid)s AND m.on_duty AND p.active
+  AND NOT m.person_id = ANY(%(exclude)s)
+  AND (g.code = home.code OR m.duty = 'worker')
+GROUP BY m.person_id, m.duty, g.code, g.min_lon, g.max_lon, g.min_lat, g.max_lat,
+         home.min_lon, home.max_lon, home.min_lat, home.max_lat
+ORDER BY (g.code = %(grid)s) DESC, (m.duty = 'worker') DESC,
+         abs((g.min_lon + g.max_lon) - (home.min_lon + home.max_lon))
+           + abs((g.min_lat + g.max_lat) - (home.min_lat + home.max_lat)),
+         count(t.id), m.person_id
 LIMIT 1
+"""
+
+_REJECTED = """
+SELECT t.id, t.grid_code, t.title,
+       ARRAY(SELECT DISTINCT substr(e.actor, length('person:') + 1) FROM task_events e
+             WHERE e.task_id = t.id AND e.action = 'reject') AS rejecters
+FROM tasks t
+WHERE t.state = 'rejected'
+ORDER BY t.id
+FOR UPDATE OF t SKIP LOCKED
+LIMIT %s
 """
 
 
@@ -80,7 +105,7 @@ class Dispatched:
     """A task that was opened (or an alert merged into one), to notify after commit."""
 
     task_id: int
-    alert_id: int
+    alert_id: int | None      # None: a rejected task dispatched again
     assignee_id: str | None
     merged: bool
     title: str
@@ -101,6 +126,7 @@ def dispatch_pending(conn: psycopg.Connection[Any], limit: int = 100) -> list[Di
                             (alert["id"],))
                 continue
             done.append(_dispatch_one(cur, alert))
+        done += redispatch_rejected(cur)
     return done
 
 
@@ -147,19 +173,38 @@ def _dispatch_one(cur: psycopg.Cursor[Any], alert: dict[str, Any]) -> Dispatched
     return Dispatched(task_id, int(alert["id"]), assignee, False, title)
 
 
-def _assign(cur: psycopg.Cursor[Any], task_id: int, grid_code: str) -> str | None:
-    row = cur.execute(_ASSIGNEE, {"open": list(OPEN_STATES), "grid": grid_code}).fetchone()
+def _assign(cur: psycopg.Cursor[Any], task_id: int, grid_code: str,
+            from_state: str = "reported", exclude: tuple[str, ...] = ()) -> str | None:
+    row = cur.execute(_ASSIGNEE, {"open": list(OPEN_STATES), "grid": grid_code,
+                                  "exclude": list(exclude)}).fetchone()
     if row is None:
-        log.warning("task %s: grid %s has nobody on duty; left for the centre", task_id, grid_code)
+        log.warning("task %s: nobody on duty in or around grid %s; left for the centre",
+                    task_id, grid_code)
         return None
     person = str(row["person_id"])
+    task = cur.execute("SELECT category, severity FROM tasks WHERE id = %s",
+                       (task_id,)).fetchone()
+    assert task is not None
+    now = cur.execute("SELECT now() AS now").fetchone()["now"]  # type: ignore[index]
     cur.execute(
-        "UPDATE tasks SET state = 'dispatched', assignee_id = %s, updated_at = now()"
-        " WHERE id = %s", (person, task_id),
+        "UPDATE tasks SET state = 'dispatched', assignee_id = %s, updated_at = now(),"
+        " accepted_at = NULL, due_kind = 'accept', due_at = %s WHERE id = %s",
+        (person, due_at(cur, task["category"], task["severity"], "accept", now), task_id),
     )
-    record_event(cur, task_id, SYSTEM_DISPATCHER, "dispatch", "reported", "dispatched",
-                 f"assigned to {person}")
+    record_event(cur, task_id, SYSTEM_DISPATCHER, "dispatch", from_state, "dispatched",
+                 f"assigned to {person}", {"assignee_id": person})
     return person
+
+
+def redispatch_rejected(cur: psycopg.Cursor[Any], limit: int = 100) -> list[Dispatched]:
+    """A rejected task goes back to dispatch: to someone else than who rejected it."""
+    done = []
+    for task in cur.execute(_REJECTED, (limit,)).fetchall():
+        rejecters = tuple(r for r in (task["rejecters"] or []) if r)
+        person = _assign(cur, int(task["id"]), task["grid_code"], "rejected", rejecters)
+        if person is not None:
+            done.append(Dispatched(int(task["id"]), None, person, False, str(task["title"])))
+    return done
 
 
 def _merge(cur: psycopg.Cursor[Any], alert: dict[str, Any], task: dict[str, Any]) -> Dispatched:

@@ -155,3 +155,33 @@ def test_kpis_match_a_hand_computed_scenario(city: psycopg.Connection) -> None:
     assert row["lowest_tier_share"] == pytest.approx(0.5)   # 1 of 2 closed at street
     assert row["rating"] == pytest.approx(4.0)
     assert [r["rank"] for r in ranking([row])] == [1]
+
+
+def test_a_rejected_task_goes_to_someone_else_and_the_clock_starts_at_dispatch(
+    city: psycopg.Connection
+) -> None:
+    city.execute("INSERT INTO grid_members VALUES ('G-A', 'P-wB', 'worker', true)")
+    task_id = new_task(city)
+    assert task(city, task_id)["due_kind"] == "accept"
+    first = task(city, task_id)["assignee_id"]
+    apply_action(city, task_id, Actor(str(first), Role.WORKER, None, frozenset({"G-A"})),
+                 "reject", ActionInput(note="another incident"))
+    (again,) = dispatch_pending(city)
+    assert again.task_id == task_id and again.assignee_id not in (None, first)
+    redone = task(city, task_id)
+    assert (redone["state"], redone["due_kind"]) == ("dispatched", "accept")
+
+
+def test_nobody_on_duty_falls_back_to_the_leader_then_a_neighbouring_grid(
+    city: psycopg.Connection
+) -> None:
+    city.execute("UPDATE grids SET min_lon = 1, max_lon = 2 WHERE code = 'G-B'")  # touches G-A
+    city.execute("INSERT INTO people (id, username, display_name, role, password_hash)"
+                 " SELECT 'P-lead', 'lead', 'Leader', 'worker', password_hash FROM people"
+                 " WHERE id = 'P-wA'")
+    city.execute("INSERT INTO grid_members VALUES ('G-A', 'P-lead', 'leader', true)")
+    city.execute("UPDATE grid_members SET on_duty = false WHERE person_id = 'P-wA'")
+    assert task(city, new_task(city))["assignee_id"] == "P-lead"
+    city.execute("UPDATE grid_members SET on_duty = false WHERE person_id = 'P-lead'")
+    city.execute("UPDATE tasks SET state = 'cancelled'")
+    assert task(city, new_task(city))["assignee_id"] == "P-wB"  # the neighbour's worker

@@ -16,11 +16,13 @@ Modules, each owning one concern:
 - ``health``: stream lost, frozen frame, covered lens, scene change.
 - ``sources``: frame sources (OpenCV grab-skipping, PyAV keyframe-only) and pacing.
 - ``flow``: optical-flow speed and direction spread, line crossings from counts;
-  ``heatmap``: occupancy heatmaps from counts and their PNG rendering;
+  ``heatmap``: occupancy heatmaps from counts, 5-minute windows stored in
+  ``video_heatmaps`` and their PNG rendering (``heatmap_png``);
   ``privacy``: downscaled, blurred snapshots.
 - ``analyzer``: one camera's pipeline; ``publish``: contract messages;
   ``service``: ``sharpeyes serve video``; ``cli``: ``sharpeyes video ...``;
-  ``bench_speed`` / ``bench_accuracy``: measurements.
+  ``bench_speed`` / ``bench_accuracy``: measurements; ``figures``: the pictures of
+  docs/video.md (blurred, downscaled frames; counts drawn as points).
 
 Errors (``video.errors``)::
 

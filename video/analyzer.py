@@ -52,15 +52,19 @@ class CameraAnalyzer:
         self._estimator: ScaleEstimator | None = None
         self._geometry: list[ZoneGeometry] = []
         self._size: tuple[int, int] | None = None
+        self._native: tuple[int, int] | None = None
         self._flow = FlowMeter() if self.options.flow or self.options.lines else None
         self._lines = LineCounter(self.options.lines) if self.options.lines else None
 
-    def analyse(self, frame: np.ndarray, t: float, index: int) -> Analysis:
+    def analyse(self, frame: np.ndarray, t: float, index: int,
+                native_size: tuple[int, int] | None = None) -> Analysis:
+        """One sampled frame; ``native_size`` is the stream's size when ``frame`` was scaled
+        down (zones and calibration refer to the stream's pixels)."""
         health = self.health.observe(frame, t)
         if health != Health.OK:
             return Analysis(t, index, health, None)
-        self._prepare(frame)
-        result = self.counter.count(frame, self._geometry, self.ground)
+        self._prepare(frame, native_size)
+        result = self.counter.count(frame, self._geometry, self.ground, t)
         self._learn_scale(result)
         motion: tuple[Motion, ...] = ()
         crossings: tuple[Crossing, ...] = ()
@@ -72,16 +76,37 @@ class CameraAnalyzer:
                     crossings = self._lines.update(field_, result, self._geometry)
         return Analysis(t, index, health, result, motion, crossings)
 
-    def _prepare(self, frame: np.ndarray) -> None:
+    @property
+    def geometry(self) -> tuple[ZoneGeometry, ...]:
+        """The zones as prepared for the analysed frames."""
+        return tuple(self._geometry)
+
+    @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(w, h) of the analysed frames (after any downscaling by the source)."""
+        return self._size
+
+    def _prepare(self, frame: np.ndarray, native_size: tuple[int, int] | None) -> None:
         size = (frame.shape[1], frame.shape[0])
-        if size == self._size:
+        native = native_size or size
+        if (size, native) == (self._size, self._native):
             return
-        self._size = size
+        self._size, self._native = size, native
         if self.calibration is not None:
-            self.ground = from_spec(self.calibration, *size)
+            ground = from_spec(self.calibration, *native)
+            self.ground = ground if native == size else ground.scaled(*size)
         else:
             self._estimator = ScaleEstimator(*size)
-        self._geometry = prepare_zones(self.zones, *size, self.ground)
+        self._geometry = self._zones_at(size)
+
+    def _zones_at(self, size: tuple[int, int]) -> list[ZoneGeometry]:
+        """The zones (drawn on the stream's pixels) prepared for analysed frames of ``size``."""
+        assert self._native is not None
+        sx, sy = size[0] / self._native[0], size[1] / self._native[1]
+        zones = [z if z.polygon is None or (sx, sy) == (1.0, 1.0) else
+                 Zone(z.zone_id, tuple((x * sx, y * sy) for x, y in z.polygon), z.area_m2)
+                 for z in self.zones]
+        return prepare_zones(zones, *size, self.ground)
 
     def _learn_scale(self, result: CountResult) -> None:
         if self._estimator is None or not isinstance(self.counter, AutoCounter | DetectionCounter):
@@ -90,4 +115,4 @@ class CameraAnalyzer:
         if model is not None and model is not self.ground:
             self.ground = model
             assert self._size is not None
-            self._geometry = prepare_zones(self.zones, *self._size, self.ground)
+            self._geometry = self._zones_at(self._size)

@@ -154,7 +154,7 @@ class GroundModel:
         ground = self.to_ground(feet)
         head = self.project(np.column_stack([ground, np.full(len(ground), self.person_m)]))
         h = feet[:, 1] - head[:, 1]
-        return np.nan_to_num(np.asarray(h), nan=0.0)
+        return np.asarray(np.nan_to_num(np.asarray(h, dtype=float), nan=0.0))
 
     def pixel_area_m2(self, pts: np.ndarray) -> np.ndarray:
         """Ground area (m²) each pixel covers: |det H| / w³ (0 above the horizon)."""

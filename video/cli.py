@@ -18,7 +18,7 @@ from video.analyzer import AnalyzerOptions, CameraAnalyzer
 from video.calibration import CalibrationSpec
 from video.counting import METHODS
 from video.model import Zone
-from video.sources import DECODERS, open_source
+from video.sources import DECODERS, analysis_width, open_source
 
 
 def register(subparsers: Any) -> None:
@@ -59,14 +59,15 @@ def _analyze(args: argparse.Namespace, settings: Settings) -> int:
                    if args.calibration else None)
     analyzer = CameraAnalyzer(load_zones(args.zones), calibration,
                               AnalyzerOptions(method=args.method, onnx_model=args.onnx_model))
-    source = open_source(args.source, args.rate, args.decoder)
+    source = open_source(args.source, args.rate, args.decoder,
+                         max_width=analysis_width(args.method))
     done = 0
     try:
         while args.max_frames is None or done < args.max_frames:
             frame = source.read()
             if frame is None:
                 break
-            analysis = analyzer.analyse(frame.image, frame.t, frame.index)
+            analysis = analyzer.analyse(frame.image, frame.t, frame.index, frame.native_size)
             sys.stdout.write(json.dumps(_line(analysis.t, analysis.index, analysis)) + "\n")
             sys.stdout.flush()
             done += 1

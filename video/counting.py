@@ -31,7 +31,9 @@ class Counter(Protocol):
     name: str
 
     def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
-              ground: GroundModel | None) -> CountResult: ...
+              ground: GroundModel | None, t: float | None = None) -> CountResult:
+        """Per-zone counts; ``t`` (media seconds) lets a counter budget costly work."""
+        ...
 
 
 def zone_counts(detections: Sequence[Detection], zones: Sequence[ZoneGeometry],
@@ -55,7 +57,7 @@ class DetectionCounter:
         self.detector = detector or HogDetector()
 
     def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
-              ground: GroundModel | None) -> CountResult:
+              ground: GroundModel | None, t: float | None = None) -> CountResult:
         rows = union_rows(zones, frame.shape[0])
         found = self.detector.detect(frame, ground, rows if ground else None)
         return zone_counts(found, zones, 0.8 if ground else 0.6, self.name)
@@ -85,13 +87,18 @@ class ScaleEstimator:
 
 @dataclass(frozen=True, slots=True)
 class AutoConfig:
-    sparse_density: float = 0.5   # persons/m²: below it detection is trusted
-    detect_every: int = 10        # in dense scenes still detect this often
-    min_samples: float = 5.0      # calibration frames before regression is trusted
+    sparse_density: float = 0.5      # persons/m²: below it detection is trusted
+    detect_interval_s: float = 10.0  # at most one HOG pass per camera this often (media time)
+    warmup_interval_s: float = 2.0   # ... until the regression has calibrated
+    warmup_detections: int = 30      # ... but for no more passes than this
+    detect_every: int = 10           # without timestamps: detect on every N-th frame
+    min_samples: float = 5.0         # sparse checks against detections before regression
+                                     # is trusted (whether or not they changed it)
 
 
 class AutoCounter:
-    """Regression in dense scenes, detection in sparse ones; detection calibrates regression."""
+    """Regression on every frame; a budgeted HOG detection that calibrates the regression
+    and, in sparse zones, gives the count."""
 
     name = "auto"
 
@@ -102,23 +109,61 @@ class AutoCounter:
         self.regression = regression or RegressionCounter()
         self.config = config or AutoConfig()
         self._frames = 0
+        self._last_detect_t: float | None = None
+        self._detections = 0
+        self._checks = 0   # sparse frames in which detections checked the regression
+        self._held: CountResult | None = None   # the last result with a detection
+        self._sparse: set[str] = set()          # zones it counted from detections
+        self._last_discovery: CountResult | None = None
 
     def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
-              ground: GroundModel | None) -> CountResult:
-        if ground is None:
-            return DetectionCounter(self.detector).count(frame, zones, None)
+              ground: GroundModel | None, t: float | None = None) -> CountResult:
         self._frames += 1
+        if ground is None:
+            return self._discover(frame, zones, t)
         size = (frame.shape[1], frame.shape[0])
         self.regression.observe(frame, ground)
         regressed = self.regression.estimate(zones, size)
-        calibrated = self.regression.model.samples >= self.config.min_samples
-        sparse = not calibrated or self.regression.last_density < self.config.sparse_density
-        if not sparse and self._frames % self.config.detect_every:
-            return regressed
+        calibrated = self._checks >= self.config.min_samples
+        if not self._due(t, calibrated):
+            return self._between(regressed)
         found = self.detector.detect(frame, ground)
         self._learn(found, ground, size)
         detected = zone_counts(found, zones, 0.8, "detect")
-        return self._combine(regressed, detected, zones, ground, calibrated)
+        self._held = self._combine(regressed, detected, zones, ground, calibrated)
+        return self._held
+
+    def _between(self, regressed: CountResult) -> CountResult:
+        """Between detections: a zone that the last detection counted as sparse keeps that
+        count while the regression still calls it sparse; other zones take the regression."""
+        held = {z.zone_id: z for z in self._held.zones} if self._held else {}
+        out = []
+        for reg in regressed.zones:
+            last = held.get(reg.zone_id)
+            sparse = reg.density is None or reg.density < self.config.sparse_density
+            out.append(last if last is not None and last.zone_id in self._sparse and sparse
+                       else reg)
+        return CountResult(tuple(out), self.name)
+
+    def _discover(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
+                  t: float | None) -> CountResult:
+        """No ground model yet: detections (for the scale estimate), within the budget."""
+        if self._due(t, calibrated=False) or self._last_discovery is None:
+            self._last_discovery = DetectionCounter(self.detector).count(frame, zones, None)
+            return self._last_discovery
+        return CountResult(self._last_discovery.zones, self.name)
+
+    def _due(self, t: float | None, calibrated: bool) -> bool:
+        """Whether the detection budget allows a HOG pass now (and books it)."""
+        if t is None:
+            return not calibrated or self._frames % self.config.detect_every == 1
+        warming = not calibrated and self._detections < self.config.warmup_detections
+        interval = self.config.warmup_interval_s if warming else self.config.detect_interval_s
+        if self._last_detect_t is not None and 0.0 <= t - self._last_detect_t < interval:
+            return False
+        self._last_detect_t = t
+        self._detections += 1
+        return True
 
     def _learn(self, found: Sequence[Detection], ground: GroundModel,
                size: tuple[int, int]) -> None:
@@ -130,10 +175,14 @@ class AutoCounter:
         n = sum(1 for d in found if top <= d.foot[1] < bottom)
         if area <= 0 or n / area > self.config.sparse_density:
             return
+        self._checks += 1
         aw, ah = self.regression.analysis_size(*size)
         region = np.zeros((ah, aw), np.uint8)
         region[int(top * ah / size[1]):int(np.ceil(bottom * ah / size[1]))] = 1
-        self.regression.learn(region, float(n))
+        # Detections are a lower bound (HOG misses the partly hidden, rarely invents people
+        # of the right size where they stand): they may raise the regression, never lower it.
+        if float(n) > self.regression.model.predict(self.regression.features(region))[0]:
+            self.regression.learn(region, float(n))
 
     def _combine(self, regressed: CountResult, detected: CountResult,
                  zones: Sequence[ZoneGeometry], ground: GroundModel,
@@ -142,11 +191,13 @@ class AutoCounter:
         the regression's count of the zone's part where they are too small to detect."""
         rows = self._detectable_rows(ground)
         out = []
+        self._sparse = set()
         for reg, det, zone in zip(regressed.zones, detected.zones, zones, strict=True):
             dense = reg.density is not None and reg.density >= self.config.sparse_density
             if calibrated and (dense or rows is None):
                 out.append(reg)
                 continue
+            self._sparse.add(zone.zone_id)
             rest = self._undetectable_count(zone, rows, ground) if calibrated else 0.0
             count = det.count + rest
             density = count / zone.area_m2 if zone.area_m2 else None

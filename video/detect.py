@@ -57,7 +57,7 @@ def _row_heights(ground: GroundModel, rows: np.ndarray, columns: tuple[float, fl
     for x in columns:
         pts = np.column_stack([np.full(len(rows), x), rows.astype(float)])
         out.append(ground.person_height_px(pts))
-    return np.minimum(out[0], out[1])
+    return np.asarray(np.minimum(out[0], out[1]))
 
 
 def plan_bands(ground: GroundModel, config: DetectorConfig,
@@ -132,7 +132,7 @@ def _hog(levels: int) -> cv2.HOGDescriptor:
     """The default people detector scanning at most ``levels`` pyramid scales."""
     hog = cv2.HOGDescriptor((_WINDOW_W, _WINDOW_H), (16, 16), (8, 8), (8, 8), 9, 1, -1.0,
                             cv2.HOGDescriptor_L2Hys, 0.2, True, levels)
-    hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
     return hog
 
 
@@ -184,7 +184,8 @@ class HogDetector:
             scaled, hitThreshold=self.config.hit_threshold, winStride=(8, 8), padding=(8, 8),
             scale=self.config.scale_step)
         scores = np.asarray(weights, dtype=float).reshape(-1)
-        return [self._person_box(r, float(s), top, scale) for r, s in zip(rects, scores,
+        boxes = np.asarray(rects, dtype=float).reshape(-1, 4)
+        return [self._person_box(r, float(s), top, scale) for r, s in zip(boxes, scores,
                                                                          strict=True)]
 
     def _person_box(self, rect: np.ndarray, score: float, top: int, scale: float) -> Detection:

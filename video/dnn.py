@@ -43,7 +43,7 @@ class OnnxCounter:
         return np.asarray(self.net.forward())
 
     def count(self, frame: np.ndarray, zones: Sequence[ZoneGeometry],
-              ground: GroundModel | None) -> CountResult:
+              ground: GroundModel | None, t: float | None = None) -> CountResult:
         out = self.infer(frame)
         if out.ndim == 4 and out.shape[:2] == (1, 1):
             return self._from_density(out[0, 0], frame, zones)

@@ -58,7 +58,8 @@ class FlowMeter:
         previous, self._previous = self._previous, (small, t)
         if previous is None or t <= previous[1]:
             return None
-        flow = cv2.calcOpticalFlowFarneback(previous[0], small, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        flow = np.asarray(cv2.calcOpticalFlowFarneback(
+            previous[0], np.asarray(small), None, 0.5, 3, 15, 3, 5, 1.2, 0))  # type: ignore[call-overload]
         return FlowField(flow / scale, t - previous[1], scale, (w, h))
 
     def motion(self, field: FlowField, zones: Sequence[ZoneGeometry],
@@ -91,7 +92,7 @@ def _scale_map(ground: GroundModel | None, w: int, h: int,
     ys = (np.arange(h) + 0.5) * frame_size[1] / h
     gx, gy = np.meshgrid(xs, ys)
     scale = ground.ground_scale_px_per_m(np.column_stack([gx.ravel(), gy.ravel()]))
-    return np.maximum(scale.reshape(h, w), 1e-3)
+    return np.asarray(np.maximum(scale.reshape(h, w), 1e-3))
 
 
 class LineCounter:

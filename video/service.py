@@ -26,9 +26,10 @@ from sharpeyes.settings import Settings
 from video.analyzer import Analysis, AnalyzerOptions, CameraAnalyzer
 from video.calibration import CalibrationSpec
 from video.errors import VideoError
+from video.heatmap import WINDOW_S, HeatmapWindow, HeatmapWindows, store_window
 from video.model import Health, Zone
 from video.publish import ContractPublisher
-from video.sources import Pacer, is_file, open_source
+from video.sources import Pacer, analysis_width, is_file, open_source
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class VideoOptions:
     stall_s: float = 15.0
     max_backoff_s: float = 30.0
     realtime_files: bool = True   # pace files to their frame rate, as if live
+    heatmap_window_s: int = WINDOW_S
 
 
 def shard_of(device_id: str, shard_count: int) -> int:
@@ -91,8 +93,11 @@ class CameraWorker:
     """One camera: stream → analyser → MQTT, until ``stop``."""
 
     def __init__(self, camera: CameraConfig, address: BrokerAddress, prefix: str,
-                 options: VideoOptions, stop: threading.Event) -> None:
+                 options: VideoOptions, stop: threading.Event,
+                 database_url: str | None = None) -> None:
         self.camera = camera
+        self.database_url = database_url
+        self.heatmap = HeatmapWindows(window_s=options.heatmap_window_s)
         self.options = options
         self.stop = stop
         self.client = new_client(address, client_id=f"video-{camera.device_id}")
@@ -126,7 +131,8 @@ class CameraWorker:
             backoff = min(backoff * 2.0, self.options.max_backoff_s)
 
     def _stream(self, analyzer: CameraAnalyzer) -> None:
-        source = open_source(self.camera.stream_url, self.options.rate, self.options.decoder)
+        source = open_source(self.camera.stream_url, self.options.rate, self.options.decoder,
+                             max_width=analysis_width(self.options.method))
         pacer = Pacer() if self.options.realtime_files and is_file(self.camera.stream_url) else None
         try:
             while not self.stop.is_set():
@@ -136,20 +142,38 @@ class CameraWorker:
                 if pacer is not None:
                     pacer.wait(frame.t, self.stop)
                 self.last_frame_at = time.monotonic()
-                self._handle(analyzer.analyse(frame.image, frame.t, frame.index))
+                self._handle(analyzer.analyse(frame.image, frame.t, frame.index,
+                                              frame.native_size), analyzer)
         finally:
             source.close()
 
-    def _handle(self, analysis: Analysis) -> None:
+    def _handle(self, analysis: Analysis, analyzer: CameraAnalyzer) -> None:
         self.publisher.health(analysis.health)
-        if analysis.result is not None:
-            self.publisher.density(analysis.result.zones, datetime.now(UTC))
+        if analysis.result is None:
+            return
+        now = datetime.now(UTC)
+        self.publisher.density(analysis.result.zones, now)
+        if analyzer.frame_size is not None:
+            self._save(self.heatmap.add(now, analysis.result, analyzer.geometry,
+                                        analyzer.frame_size))
+
+    def _save(self, window: HeatmapWindow | None) -> None:
+        """Persist a finished heatmap window (counts only); a failure loses just that window."""
+        if window is None or self.database_url is None:
+            return
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5) as conn:
+                store_window(conn, self.camera.device_id, window)
+        except psycopg.Error as exc:
+            log.warning("camera %s: heatmap window %s not stored: %s", self.camera.device_id,
+                        window.start.isoformat(), exc)
 
     def stalled(self) -> bool:
         return time.monotonic() - self.last_frame_at > self.options.stall_s
 
     def close(self) -> None:
         self.thread.join(timeout=10)
+        self._save(self.heatmap.flush())
         info = self.publisher.offline()
         try:
             info.wait_for_publish(timeout=2)
@@ -168,7 +192,8 @@ def run_video(settings: Settings, database_url: str, mqtt_url: str, stop: thread
         cameras = load_cameras(conn, shard_index, shard_count)
     log.info("video shard %d/%d: %d cameras", shard_index, shard_count, len(cameras))
     address = parse_mqtt_url(mqtt_url)
-    workers = [CameraWorker(c, address, settings.topic_prefix, opts, stop) for c in cameras]
+    workers = [CameraWorker(c, address, settings.topic_prefix, opts, stop, database_url)
+               for c in cameras]
     for worker in workers:
         worker.start()
     try:

@@ -35,6 +35,23 @@ class Frame:
     image: np.ndarray
     t: float        # media time, seconds
     index: int      # frames of the stream before this one
+    native_size: tuple[int, int] | None = None   # the stream's (w, h) when ``image`` is smaller
+
+
+REGRESSION_WIDTH = 400   # the regression's analysis width (video.regress.RegressionConfig)
+
+
+def analysis_width(method: str) -> int | None:
+    """Width to decode to for ``method``: the regression alone needs no more than its own
+    analysis width; detection (HOG upscales small people) wants the full frame."""
+    return REGRESSION_WIDTH if method == "regress" else None
+
+
+def analysis_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:
+    """``width`` × ``height`` shrunk to at most ``max_width`` wide (even sizes, aspect kept)."""
+    if not max_width or width <= max_width:
+        return width, height
+    return max_width, max(2, 2 * round(height * max_width / width / 2))
 
 
 class FrameSource(Protocol):
@@ -51,7 +68,9 @@ def is_file(url: str) -> bool:
 class OpenCvSource:
     """``cv2.VideoCapture`` with grab-without-retrieve for skipped frames."""
 
-    def __init__(self, url: str, rate: float, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, rate: float, timeout_s: float = 10.0,
+                 max_width: int | None = None) -> None:
+        self.max_width = max_width
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(timeout_s * 1000),
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(timeout_s * 1000)]
         self._cap = cv2.VideoCapture(url.removeprefix("file://"), cv2.CAP_FFMPEG, params)
@@ -73,8 +92,16 @@ class OpenCvSource:
             if not ok:
                 return None
             self._next_t = max(self._next_t + self.period, t)
-            return Frame(image, t, self._index)
+            return self._shrunk(image, t)
         return None
+
+    def _shrunk(self, image: np.ndarray, t: float) -> Frame:
+        native = (image.shape[1], image.shape[0])
+        size = analysis_size(*native, self.max_width)
+        if size == native:
+            return Frame(image, t, self._index)
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return Frame(small, t, self._index, native)
 
     def close(self) -> None:
         self._cap.release()
@@ -89,10 +116,12 @@ class KeyframeSource:
     one, and from there every frame is decoded and only the analysed ones converted.
     """
 
-    def __init__(self, url: str, rate: float, timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, rate: float, timeout_s: float = 10.0,
+                 max_width: int | None = None) -> None:
         import av
 
         self.url = url
+        self.max_width = max_width
         self.live = not is_file(url)
         options = {"rtsp_transport": "tcp"} if url.startswith("rtsp") else {}
         try:
@@ -124,10 +153,19 @@ class KeyframeSource:
                 if t + 1e-6 < self._next_t:
                     continue
                 self._next_t = max(self._next_t + self.period, t)
-                return Frame(frame.to_ndarray(format="bgr24"), t, self._index)
+                return self._convert(frame, t)
         except (OSError, av.FFmpegError) as exc:
             log.warning("stream read failed: %s", exc)
         return None
+
+    def _convert(self, frame: Any, t: float) -> Frame:
+        """BGR at the analysis size, scaled by libswscale in the same pass as the conversion."""
+        native = (int(frame.width), int(frame.height))
+        w, h = analysis_size(*native, self.max_width)
+        if (w, h) == native:
+            return Frame(frame.to_ndarray(format="bgr24"), t, self._index)
+        small = frame.reformat(width=w, height=h, format="bgr24", interpolation="BILINEAR")
+        return Frame(small.to_ndarray(), t, self._index, native)
 
     def _next_decoded(self) -> Any:
         while not self._pending:
@@ -178,18 +216,22 @@ class KeyframeSource:
         self._container.close()
 
 
-def open_source(url: str, rate: float, decoder: str = "auto",
-                timeout_s: float = 10.0) -> FrameSource:
-    """A source for ``url``; ``auto`` prefers keyframe decoding when PyAV is installed."""
+def open_source(url: str, rate: float, decoder: str = "auto", timeout_s: float = 10.0,
+                max_width: int | None = None) -> FrameSource:
+    """A source for ``url``; ``auto`` prefers keyframe decoding when PyAV is installed.
+
+    With ``max_width``, wider frames come scaled down to it (``Frame.native_size`` tells
+    the stream's size, to which zones and calibration refer).
+    """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}")
     if decoder in ("auto", "keyframes"):
         try:
-            return KeyframeSource(url, rate, timeout_s)
+            return KeyframeSource(url, rate, timeout_s, max_width)
         except ImportError:
             if decoder == "keyframes":
                 raise SourceError("keyframe decoding needs PyAV (pip install av)") from None
-    return OpenCvSource(url, rate, timeout_s)
+    return OpenCvSource(url, rate, timeout_s, max_width)
 
 
 class Pacer:

@@ -45,7 +45,7 @@ def test_a_polygon_reaching_above_the_horizon_is_clipped_not_infinite() -> None:
 def test_two_person_heights_recover_camera_height_and_tilt() -> None:
     rows = [360.0, 700.0]
     heights = CAMERA.person_height_px(np.array([[640.0, r] for r in rows]))
-    model = from_person_heights(1280, 720, rows, heights, hfov_deg=2 * np.degrees(
+    model = from_person_heights(1280, 720, rows, heights.tolist(), hfov_deg=2 * np.degrees(
         np.arctan(640 / 914.0)))
     probe = np.array([[640.0, 500.0], [100.0, 650.0]])
     assert np.allclose(model.person_height_px(probe), CAMERA.person_height_px(probe), rtol=0.01)

@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"{CLIP} is not presen
 def frames() -> dict[int, np.ndarray]:
     wanted = {f["frame"] for f in LABELS["frames"]}
     cap = cv2.VideoCapture(str(CLIP))
-    out, index = {}, 0
+    out: dict[int, np.ndarray] = {}
+    index = 0
     while len(out) < len(wanted):
         ok, image = cap.read()
         if not ok:
@@ -75,11 +76,11 @@ def test_detections_stand_where_the_labelled_people_stand(
 
 def test_plain_hog_baseline_is_much_worse(frames: dict[int, np.ndarray]) -> None:
     hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
 
     def plain(image: np.ndarray) -> int:
         rects, weights = hog.detectMultiScale(image, winStride=(8, 8), padding=(8, 8), scale=1.1)
-        dets = [Detection(*map(float, r), float(w)) for r, w in
+        dets = [Detection(float(r[0]), float(r[1]), float(r[2]), float(r[3]), float(w)) for r, w in
                 zip(rects, np.ravel(weights), strict=True)]
         return len(nms(dets, 0.3))
 

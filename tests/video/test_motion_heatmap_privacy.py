@@ -77,14 +77,14 @@ def test_heatmap_is_built_from_counts_and_renders_as_png() -> None:
     assert snap.grid.sum() == pytest.approx(41 / 11, rel=1e-3)  # counts are conserved
     assert snap.grid[13, 29] == pytest.approx(1 / 11)  # the detection, at its feet
     png = render_heatmap(snap.grid, 320, 180)
-    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    image = np.asarray(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and image.shape == (180, 320, 3)
 
 
 def test_snapshot_is_small_and_blurred() -> None:
     frame = np.random.default_rng(0).integers(0, 255, (720, 1280, 3)).astype(np.uint8)
     jpeg = snapshot(frame)
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    image = np.asarray(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE))
     assert image.shape == (180, 320)
     assert cv2.Laplacian(image, cv2.CV_64F).var() < 5.0
 

@@ -38,3 +38,23 @@ def weekly_chart(weeks: list[dict[str, Any]], title: str) -> bytes:
         return buffer.getvalue()
     finally:
         plt.close(fig)
+
+
+def ranking_chart(rows: list[dict[str, Any]], title: str, top: int = 15) -> bytes:
+    """Horizontal bars of the share accepted on time, best first (一月一通报)."""
+    shown = rows[:top]
+    labels = [f"{r['rank']}. {r['key']}" for r in shown][::-1]
+    shares = [100 * r["accepted_on_time"] / r["received"] if r["received"] else 0.0
+              for r in shown][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(shown) + 1.2), dpi=100)
+    try:
+        ax.barh(labels, shares, color="#1f5fa8")
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("accepted on time (%)")
+        ax.set_title(title)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)

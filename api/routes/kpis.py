@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
-from api.charts import weekly_chart
+from api.charts import ranking_chart, weekly_chart
 from api.deps import ActorDep, ConnDep
 from api.scope import region_scope
 from grid.actors import Actor, Role
@@ -68,7 +68,7 @@ def _respond(rows: list[dict[str, Any]], fmt: Format, filename: str) -> Any:
         return Response(buffer.getvalue(), media_type="text/csv", headers={
             "Content-Disposition": f'attachment; filename="{filename}.csv"'})
     if fmt == "png":
-        raise HTTPException(422, "png is available for the weekly statistics only")
+        raise HTTPException(422, "png is available for the weekly statistics and the ranking")
     return [KpiRow(**r) for r in rows]
 
 
@@ -117,7 +117,8 @@ def _weekly_totals(rows: list[dict[str, Any]], weeks: list[str]) -> list[dict[st
     return totals
 
 
-@router.get("/kpis/ranking", response_model=list[KpiRow])
+@router.get("/kpis/ranking", response_model=list[KpiRow],
+            responses={200: {"content": {"image/png": {}, "text/csv": {}}}})
 def monthly_ranking(actor: ActorDep, conn: ConnDep,
                     month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
                     by: GroupBy = GroupBy.WORKER, format: Format = "json") -> Any:
@@ -126,6 +127,9 @@ def monthly_ranking(actor: ActorDep, conn: ConnDep,
              else datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0))
     end = (start + timedelta(days=32)).replace(day=1)
     rows = ranking(_scoped_rows(conn, actor, by, Period(start, end)))
+    if format == "png":
+        return Response(ranking_chart(rows, f"Ranking {start:%Y-%m} ({by.value})"),
+                        media_type="image/png")
     return _respond(rows, format, f"ranking-{start:%Y-%m}-{by.value}")
 
 

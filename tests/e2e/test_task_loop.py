@@ -124,3 +124,5 @@ def test_escalation_through_three_tiers_then_the_loop_closes_with_evidence(
         assert chart.content.startswith(b"\x89PNG")
         ranking = city_centre.get("/api/v1/kpis/ranking?by=grid").json()
         assert ranking[0]["rank"] == 1 and ranking[0]["key"] == "G-A"
+        ranking_png = city_centre.get("/api/v1/kpis/ranking?by=worker&format=png")
+        assert ranking_png.content.startswith(b"\x89PNG")

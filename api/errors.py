@@ -1,6 +1,18 @@
 """Errors as RFC 9457 problem details (``application/problem+json``).
 
-Bad input never becomes a 500: validation, task and HTTP errors all map to precise 4xx.
+Bad input never becomes a 500: validation, task, HTTP and database errors that a
+request can provoke all map to precise 4xx; a database that is down or overloaded is a
+503 with ``Retry-After``. Anything else is a bug: logged with its traceback and
+answered with a 500 problem that reveals nothing internal.
+
+    HTTPException (starlette)      → its status
+    RequestValidationError         → 422, ``errors`` lists each problem and where
+    grid.tasks.TaskError           → 404 / 403 / 409
+    psycopg.DataError              → 422 (a value PostgreSQL cannot take, e.g. NUL)
+    psycopg.IntegrityError         → 409 (still referenced, already exists) or 422
+    OverflowError                  → 422 (date arithmetic on an extreme date, say year 1)
+    psycopg.OperationalError,
+    psycopg_pool.PoolTimeout       → 503
 """
 
 from __future__ import annotations
@@ -9,9 +21,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg_errors
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grid.tasks import ActionNotAllowed, TaskError, TaskNotFound, TransitionConflict
@@ -19,6 +34,14 @@ from grid.tasks import ActionNotAllowed, TaskError, TaskNotFound, TransitionConf
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# Documented on every operation, so the OpenAPI document lists what a client can meet.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no valid access token"},
+    403: {"description": "your role may not do this"},
+    422: {"description": "invalid request; `errors` lists each problem and where"},
+    503: {"description": "the store is unavailable; retry after `Retry-After` seconds"},
+}
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None,
@@ -29,6 +52,20 @@ def problem(status: int, detail: str, *, headers: dict[str, str] | None = None,
 
 
 _TASK_STATUS = {TaskNotFound: 404, ActionNotAllowed: 403, TransitionConflict: 409}
+
+
+def integrity_problem(exc: psycopg.IntegrityError) -> JSONResponse:
+    """What a constraint violation means for the caller, in words."""
+    diag = exc.diag
+    if isinstance(exc, pg_errors.ForeignKeyViolation):
+        detail = diag.message_detail or diag.message_primary or "a reference does not hold"
+        if "still referenced" in detail:
+            return problem(409, f"still in use: {detail}")
+        return problem(422, f"refers to something that does not exist: {detail}")
+    if isinstance(exc, pg_errors.UniqueViolation):
+        return problem(409, f"already exists: {diag.message_detail or diag.message_primary}")
+    return problem(422, f"not allowed by the data model: {diag.message_primary}"
+                        f" ({diag.constraint_name or 'constraint'})")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -48,3 +85,39 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TaskError)
     async def task_error(_r: Request, exc: TaskError) -> JSONResponse:
         return problem(_TASK_STATUS.get(type(exc), 409), str(exc))
+
+    _install_store_handlers(app)
+
+
+def _install_store_handlers(app: FastAPI) -> None:
+    @app.exception_handler(psycopg.DataError)
+    async def data_error(_r: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Values that pass the schema but not PostgreSQL (NUL characters, out-of-range
+        # numbers, malformed text for a typed column): the request is at fault.
+        return problem(422, f"a value cannot be stored: {exc.diag.message_primary or exc}")
+
+    @app.exception_handler(psycopg.IntegrityError)
+    async def integrity_error(_r: Request, exc: psycopg.IntegrityError) -> JSONResponse:
+        return integrity_problem(exc)
+
+    @app.exception_handler(OverflowError)
+    async def overflow(_r: Request, exc: OverflowError) -> JSONResponse:
+        # Only input reaches the limits of datetime or float arithmetic in this API.
+        return problem(422, f"a date or number in the request is out of range: {exc}")
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def store_down(_r: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        log.warning("store unavailable: %s", exc)
+        return problem(503, "the store is unavailable; try again shortly",
+                       headers={"Retry-After": "5"})
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(_r: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection free: %s", exc)
+        return problem(503, "the server is busy; try again shortly",
+                       headers={"Retry-After": "2"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "an unexpected error occurred; it has been logged")

@@ -20,10 +20,14 @@ class ApiServer:
     def __init__(self, services: Services, host: str, port: int) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # asyncio sets TCP_NODELAY only on sockets it creates; on this one every response
+        # (headers and body are separate writes) would wait ~40 ms for a delayed ACK.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
-        config = uvicorn.Config(create_app(services), log_level="warning", access_log=False,
-                                lifespan="off")
+        self.app = create_app(services)
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
+                                lifespan="off", timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="api", daemon=True)
 
@@ -47,6 +51,8 @@ class ApiServer:
         return False
 
     def stop(self) -> None:
+        # Live streams never end by themselves: end them, or uvicorn waits for them.
+        self.app.state.stream_hub.close()
         self.server.should_exit = True
         self._thread.join(timeout=10)
         self.sock.close()

@@ -20,6 +20,12 @@ def register(sub: Any) -> None:
     ingest.add_argument("--publishers", type=int, default=4)
     ingest.add_argument("--json", action="store_true", help="print the result as JSON")
     ingest.set_defaults(handler=_bench_ingest)
+    api = kinds.add_parser("api", help="p50/p95 of the hotspot list and a zone's 24 h series "
+                           "with 30 days of history for 1,000 zones")
+    api.add_argument("--clients", type=int, default=8, help="concurrent client processes")
+    api.add_argument("--seconds", type=float, default=20, help="measuring time, all phases")
+    api.add_argument("--json", action="store_true", help="print the result as JSON")
+    api.set_defaults(handler=_bench_api)
     alerts = kinds.add_parser("alerts", help="publish → alert → task latency, 1,000 zones")
     alerts.add_argument("--zones", type=int, default=1000)
     alerts.add_argument("--probes", type=int, default=100)
@@ -47,6 +53,18 @@ def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
         rt.close()
     sys.stdout.write(result_json(result) + "\n")
     return 0 if result.lost == 0 and result.duplicated == 0 else 1
+
+
+def _bench_api(args: argparse.Namespace, settings: Settings) -> int:
+    from api.bench import run_api_bench
+
+    rt = Runtime(settings)
+    try:
+        result = run_api_bench(rt.open_store(), args.clients, args.seconds)
+    finally:
+        rt.close()
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0 if result["meets_target"] else 1
 
 
 def _bench_video(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import psycopg
+from psycopg.rows import tuple_row
 
 from video.model import CountResult
 from video.zones import ZoneGeometry
@@ -171,7 +172,8 @@ def heatmap_png(conn: psycopg.Connection[Any], camera_id: str, since: datetime,
                 until: datetime) -> bytes | None:
     """The camera's mean occupancy over windows starting in ``[since, until)`` as a PNG,
     or ``None`` when no window was stored for it then."""
-    rows = conn.execute(
+    # By position, whatever row factory the caller's connection has (the API's is dict_row).
+    rows = conn.cursor(row_factory=tuple_row).execute(
         "SELECT cols, rows, samples, cells, zones FROM video_heatmaps"
         " WHERE camera_id = %s AND window_start >= %s AND window_start < %s"
         " ORDER BY window_start", (camera_id, since, until)).fetchall()

@@ -1,16 +1,18 @@
-"""Login (OAuth2 password flow) and who-am-I."""
+"""Login (OAuth2 password flow, rate limited) and who-am-I."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, ConnDep, ServicesDep
+from api.ratelimit import LoginLimits, TooManyAttempts, begin_attempt
 from api.security import issue_token
-from sharpeyes.passwords import verify_password
+from sharpeyes.passwords import hash_password, verify_password
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -18,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
-    expires_in: int
+    expires_in: int = Field(description="Seconds until the token expires.")
     person_id: str
     role: str
 
@@ -28,18 +30,44 @@ class MeOut(BaseModel):
     role: str
     region_path: str | None
     grid_codes: list[str]
+    display_name: str | None = None
 
 
-@router.post("/auth/token", response_model=TokenOut)
+_LOGIN_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"description": "wrong username or password"},
+    429: {"description": "too many attempts; retry after `Retry-After` seconds",
+          "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                      "description": "seconds to wait"}}},
+}
+
+
+@cache
+def _decoy_hash() -> str:
+    return hash_password("decoy password that matches nobody")
+
+
+@router.post("/auth/token", response_model=TokenOut, responses=_LOGIN_RESPONSES)
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: ConnDep,
-          services: ServicesDep) -> TokenOut:
+          services: ServicesDep, request: Request) -> TokenOut:
+    """Exchange a username and password for a bearer token (form-encoded, OAuth2)."""
+    limits: LoginLimits = request.app.state.login_limits
+    client = request.client.host if request.client else "unknown"
+    try:
+        attempt = begin_attempt(conn, limits, form.username, client)
+    except TooManyAttempts as exc:
+        raise HTTPException(429, f"{exc}; try again in {exc.retry_after} s",
+                            headers={"Retry-After": str(exc.retry_after)}) from exc
     row = conn.execute(
         "SELECT id, role, password_hash FROM people WHERE username = %s AND active",
         (form.username,),
     ).fetchone()
-    if row is None or not verify_password(form.password, row["password_hash"]):
+    # An unknown username costs the same scrypt as a known one: timing reveals nothing.
+    stored = row["password_hash"] if row else _decoy_hash()
+    if not verify_password(form.password, stored) or row is None:
+        attempt.failed()
         raise HTTPException(401, "wrong username or password",
                             headers={"WWW-Authenticate": "Bearer"})
+    attempt.succeeded()
     minutes = services.settings.token_minutes
     token = issue_token(row["id"], row["role"], services.jwt_secret, minutes)
     return TokenOut(access_token=token, expires_in=minutes * 60, person_id=row["id"],
@@ -47,6 +75,10 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: ConnDep,
 
 
 @router.get("/me", response_model=MeOut)
-def me(actor: ActorDep) -> MeOut:
+def me(actor: ActorDep, conn: ConnDep) -> MeOut:
+    """The caller: role, scope (region subtree or grids) and display name."""
+    row = conn.execute("SELECT display_name FROM people WHERE id = %s",
+                       (actor.person_id,)).fetchone()
     return MeOut(person_id=actor.person_id, role=actor.role.value,
-                 region_path=actor.region_path, grid_codes=sorted(actor.grid_codes))
+                 region_path=actor.region_path, grid_codes=sorted(actor.grid_codes),
+                 display_name=row["display_name"] if row else None)

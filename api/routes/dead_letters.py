@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from api.deps import ConnDep, require
+from api.audit import record
+from api.deps import ActorDep, ConnDep, require
 from api.pagination import Page, PageDep
 from grid.actors import Role
 
@@ -67,7 +68,7 @@ WHERE replayed_at IS NULL AND replay_requested_at IS NULL AND {condition}
 
 
 @router.post("/{letter_id}/replay", response_model=ReplayOut, status_code=202)
-def replay_one(letter_id: int, conn: ConnDep) -> ReplayOut:
+def replay_one(letter_id: int, conn: ConnDep, actor: ActorDep) -> ReplayOut:
     """Ask ingest to decode this letter again (after registering the device or zone)."""
     row = conn.execute("SELECT replayed_at FROM dead_letters WHERE id = %s",
                        (letter_id,)).fetchone()
@@ -76,13 +77,15 @@ def replay_one(letter_id: int, conn: ConnDep) -> ReplayOut:
     if row["replayed_at"] is not None:
         raise HTTPException(409, f"dead letter {letter_id} was already replayed and stored")
     marked = conn.execute(_MARK.format(condition="id = %s"), (letter_id,)).rowcount
+    record(conn, actor, "dead_letter", letter_id, "replay", None, {"requested": marked})
     return ReplayOut(requested=marked, detail="ingest replays marked letters within seconds")
 
 
 @router.post("/replay", response_model=ReplayOut, status_code=202)
-def replay_many(conn: ConnDep,
+def replay_many(conn: ConnDep, actor: ActorDep,
                 kind: Annotated[str | None, Query(max_length=32)] = None) -> ReplayOut:
     """Ask ingest to replay every letter not yet stored (of one ``kind``, if given)."""
     marked = conn.execute(_MARK.format(condition="(%s::text IS NULL OR error_kind = %s)"),
                           (kind, kind)).rowcount
+    record(conn, actor, "dead_letter", kind or "*", "replay", None, {"requested": marked})
     return ReplayOut(requested=marked, detail="ingest replays marked letters within seconds")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
+from api.audit import record
 from api.deps import ActorDep, ConnDep, require
 from grid.actors import Actor, Role
 
@@ -35,11 +36,13 @@ def list_deadlines(conn: ConnDep, _actor: ActorDep) -> list[DeadlineRow]:
 
 @router.put("", response_model=DeadlineRow)
 def put_deadline(body: DeadlineRow, conn: ConnDep,
-                 _admin: Annotated[Actor, require(Role.ADMIN)]) -> DeadlineRow:
+                 admin: Annotated[Actor, require(Role.ADMIN)]) -> DeadlineRow:
     """Create or replace the windows for one (category, severity); applies to new phases."""
     conn.execute(
         "INSERT INTO task_deadlines VALUES (%(category)s, %(severity)s, %(accept_seconds)s,"
         " %(arrive_seconds)s, %(resolve_seconds)s) ON CONFLICT (category, severity) DO UPDATE"
         " SET accept_seconds = EXCLUDED.accept_seconds, arrive_seconds = EXCLUDED.arrive_seconds,"
         " resolve_seconds = EXCLUDED.resolve_seconds", body.model_dump())
+    record(conn, admin, "task_deadline", f"{body.category}/{body.severity}", "put", None,
+           body.model_dump())
     return body

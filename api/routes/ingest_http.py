@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException
 from pydantic import BaseModel, Field, ValidationError
 
+from api.audit import record
 from api.deps import ConnDep, ServicesDep, require
 from api.keys import ApiKeyHolder, hash_key, new_key, resolve_key
 from contracts.payloads import DensityReport, DeviceStatus, SensorReport
@@ -120,12 +121,14 @@ def create_key(body: ApiKeyIn, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -
                                            (body.device_id,)).fetchone():
         raise HTTPException(422, f"device {body.device_id} is not registered")
     key = new_key()
-    row = conn.execute(
-        "INSERT INTO api_keys (name, prefix, key_hash, role, device_id, created_by)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-        (body.name, key[:8], hash_key(key), body.role, body.device_id, actor.person_id),
-    ).fetchone()
-    assert row is not None
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO api_keys (name, prefix, key_hash, role, device_id, created_by)"
+            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+            (body.name, key[:8], hash_key(key), body.role, body.device_id, actor.person_id),
+        ).fetchone()
+        assert row is not None
+        record(conn, actor, "api_key", row["id"], "create", None, row)
     return ApiKeyCreated(key=key, **row)
 
 
@@ -135,9 +138,11 @@ def list_keys(conn: ConnDep, _actor: Annotated[Actor, _ADMIN]) -> list[ApiKeyOut
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"])
-def revoke_key(key_id: int, conn: ConnDep, _actor: Annotated[Actor, _ADMIN]) -> ApiKeyOut:
-    row = conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
-                       " WHERE id = %s RETURNING *", (key_id,)).fetchone()
-    if row is None:
-        raise HTTPException(404, f"API key {key_id} does not exist")
+def revoke_key(key_id: int, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -> ApiKeyOut:
+    with conn.transaction():
+        row = conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
+                           " WHERE id = %s RETURNING *", (key_id,)).fetchone()
+        if row is None:
+            raise HTTPException(404, f"API key {key_id} does not exist")
+        record(conn, actor, "api_key", key_id, "revoke", None, row)
     return ApiKeyOut(**row)

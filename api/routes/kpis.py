@@ -120,7 +120,8 @@ def _weekly_totals(rows: list[dict[str, Any]], weeks: list[str]) -> list[dict[st
 @router.get("/kpis/ranking", response_model=list[KpiRow],
             responses={200: {"content": {"image/png": {}, "text/csv": {}}}})
 def monthly_ranking(actor: ActorDep, conn: ConnDep,
-                    month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+                    month: Annotated[str | None, Query(
+                        pattern=r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")] = None,
                     by: GroupBy = GroupBy.WORKER, format: Format = "json") -> Any:
     """Monthly ranking (一月一通报) by on-time acceptance, resolution time, rating."""
     start = (datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month

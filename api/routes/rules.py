@@ -17,6 +17,7 @@ from alerts import periods, rule_store
 from alerts.definitions import RuleIn, RulePatch
 from alerts.errors import AlertsError
 from alerts.periods import PeriodIn
+from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
 from api.routes.alerts import ERROR_RESPONSES, alerts_problem
@@ -85,7 +86,9 @@ def list_rules(actor: ActorDep, conn: ConnDep, page: PageDep,
 @router.post("", response_model=RuleOut, status_code=201, responses=ERROR_RESPONSES)
 def create_rule(body: RuleIn, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return RuleOut(**rule_store.create_rule(conn, actor, body))
+        rule = rule_store.create_rule(conn, actor, body)
+        record(conn, actor, "rule", rule["id"], "create", None, rule)
+        return RuleOut(**rule)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -101,7 +104,10 @@ def get_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
 @router.patch("/{rule_id}", response_model=RuleOut, responses=ERROR_RESPONSES)
 def update_rule(rule_id: int, body: RulePatch, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return RuleOut(**rule_store.update_rule(conn, actor, rule_id, body))
+        before = rule_store.get_rule(conn, actor, rule_id)
+        rule = rule_store.update_rule(conn, actor, rule_id, body)
+        record(conn, actor, "rule", rule_id, "update", before, rule)
+        return RuleOut(**rule)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -109,7 +115,9 @@ def update_rule(rule_id: int, body: RulePatch, actor: ActorDep, conn: ConnDep) -
 @router.post("/{rule_id}/disable", response_model=RuleOut, responses=ERROR_RESPONSES)
 def disable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return RuleOut(**rule_store.set_enabled(conn, actor, rule_id, False))
+        rule = rule_store.set_enabled(conn, actor, rule_id, False)
+        record(conn, actor, "rule", rule_id, "disable", None, rule)
+        return RuleOut(**rule)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -117,7 +125,9 @@ def disable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
 @router.post("/{rule_id}/enable", response_model=RuleOut, responses=ERROR_RESPONSES)
 def enable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return RuleOut(**rule_store.set_enabled(conn, actor, rule_id, True))
+        rule = rule_store.set_enabled(conn, actor, rule_id, True)
+        record(conn, actor, "rule", rule_id, "enable", None, rule)
+        return RuleOut(**rule)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -127,7 +137,9 @@ def enable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
 def delete_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     """Soft delete: past alerts keep their rule; active ones resolve on the next cycle."""
     try:
+        before = rule_store.get_rule(conn, actor, rule_id)
         rule_store.delete_rule(conn, actor, rule_id)
+        record(conn, actor, "rule", rule_id, "delete", before, None)
     except AlertsError as exc:
         return alerts_problem(exc)
     return Response(status_code=204)
@@ -148,7 +160,9 @@ def list_periods(actor: ActorDep, conn: ConnDep, page: PageDep,
 @periods_router.post("", response_model=PeriodOut, status_code=201, responses=ERROR_RESPONSES)
 def create_period(body: PeriodIn, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return PeriodOut(**periods.create_period(conn, actor, body))
+        period = periods.create_period(conn, actor, body)
+        record(conn, actor, "period", period["id"], "create", None, period)
+        return PeriodOut(**period)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -165,7 +179,9 @@ def get_period(period_id: int, actor: ActorDep, conn: ConnDep) -> Any:
                         responses=ERROR_RESPONSES)
 def delete_period(period_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     try:
+        before = periods.get_period(conn, actor, period_id)
         periods.delete_period(conn, actor, period_id)
+        record(conn, actor, "period", period_id, "delete", before, None)
     except AlertsError as exc:
         return alerts_problem(exc)
     return Response(status_code=204)

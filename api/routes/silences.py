@@ -17,6 +17,7 @@ from alerts import silences, subscriptions
 from alerts.errors import AlertsError
 from alerts.silences import SilenceIn
 from alerts.subscriptions import WebhookIn
+from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
 from api.routes.alerts import ERROR_RESPONSES, alerts_problem
@@ -81,7 +82,9 @@ def list_silences(actor: ActorDep, conn: ConnDep, page: PageDep,
 @router.post("", response_model=SilenceOut, status_code=201, responses=ERROR_RESPONSES)
 def create_silence(body: SilenceIn, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return SilenceOut(**silences.create_silence(conn, actor, body))
+        silence = silences.create_silence(conn, actor, body)
+        record(conn, actor, "silence", silence["id"], "create", None, silence)
+        return SilenceOut(**silence)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -98,7 +101,9 @@ def get_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
 def expire_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     """End a silence now; it stays on record with who ended it."""
     try:
-        return SilenceOut(**silences.expire_silence(conn, actor, silence_id))
+        silence = silences.expire_silence(conn, actor, silence_id)
+        record(conn, actor, "silence", silence_id, "expire", None, silence)
+        return SilenceOut(**silence)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -114,7 +119,9 @@ def list_webhooks(actor: ActorDep, conn: ConnDep) -> Any:
 @webhooks_router.post("", response_model=WebhookOut, status_code=201, responses=ERROR_RESPONSES)
 def create_webhook(body: WebhookIn, actor: ActorDep, conn: ConnDep) -> Any:
     try:
-        return WebhookOut(**subscriptions.create_webhook(conn, actor, body))
+        webhook = subscriptions.create_webhook(conn, actor, body)
+        record(conn, actor, "webhook", webhook["id"], "create", None, webhook)
+        return WebhookOut(**webhook)
     except AlertsError as exc:
         return alerts_problem(exc)
 
@@ -124,6 +131,7 @@ def create_webhook(body: WebhookIn, actor: ActorDep, conn: ConnDep) -> Any:
 def delete_webhook(webhook_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     try:
         subscriptions.delete_webhook(conn, actor, webhook_id)
+        record(conn, actor, "webhook", webhook_id, "delete", None, None)
     except AlertsError as exc:
         return alerts_problem(exc)
     return Response(status_code=204)

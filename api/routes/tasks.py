@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, File, Form, HTTPException, Query, Response,
 from psycopg import sql
 from pydantic import BaseModel, Field
 
+from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
 from api.scope import task_scope
@@ -169,6 +170,8 @@ def report_with_photos(task_id: int, actor: ActorDep, conn: ConnDep,
                 " sha256, original_sha256, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (task_id, actor.person_id, photo.content_type, photo.width, photo.height,
                  photo.sha256, photo.original_sha256, photo.data))
+        record(conn, actor, "task", task_id, "report", None,
+               {"photos": [p.sha256 for p in prepared], "note": note})
     return _task_out(task)
 
 
@@ -207,4 +210,7 @@ def get_photo(task_id: int, photo_id: int, actor: ActorDep, conn: ConnDep) -> Re
 def act_on_task(task_id: int, action: TaskAction, actor: ActorDep, conn: ConnDep,
                 body: Annotated[ActionIn | None, Body()] = None) -> TaskOut:
     given = ActionInput(**(body.model_dump() if body else {}))
-    return _task_out(apply_action(conn, task_id, actor, action.value, given))
+    task = apply_action(conn, task_id, actor, action.value, given)
+    record(conn, actor, "task", task_id, action.value, None,
+           {k: task[k] for k in ("state", "assignee_id", "tier", "due_kind", "due_at")})
+    return _task_out(task)

@@ -1,0 +1,177 @@
+"""The dashboard and the worker view in headless Chromium (Debian's, driven by Playwright)
+against the whole system: a simulated surge appears on a centre operator's map and
+hotspot list, its task reaches the worker's phone, who accepts, arrives, reports with a
+photo and resolves it; the operator closes it. Screenshots go to test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import psycopg
+import pytest
+
+from sharpeyes.components import start
+from sharpeyes.mqtt import parse_mqtt_url
+from sharpeyes.runtime import Runtime
+from sharpeyes.settings import Settings
+from simulators.camera import load_cameras, run_fleet
+from simulators.scenario import OrdinaryDay, Scenario, Surge
+from tests.helpers import PASSWORD, tiny_city
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+if not CHROMIUM.exists() and shutil.which("chromium") is None:
+    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
+
+Page = Any  # playwright.sync_api.Page; typed loosely since playwright is optional
+
+
+@pytest.fixture
+def system(settings: Settings, db: psycopg.Connection) -> Iterator[tuple[Runtime, str]]:
+    tiny_city(db)
+    rt = Runtime(settings)
+    rt.open_store()
+    rt.open_broker()
+    rt.migrate()
+    api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
+    assert api is not None
+    try:
+        yield rt, api.url
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
+            args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def sign_in(page: Page, url: str, username: str) -> None:
+    page.set_default_timeout(45_000)  # generous: the machine may be busy with other tests
+    page.goto(url)
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-button")
+    page.wait_for_selector("#live[data-state='open']")
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # a sticky header would repeat mid-page otherwise
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def photo() -> bytes:
+    image = np.full((480, 640, 3), (70, 110, 90), np.uint8)
+    cv2.rectangle(image, (120, 160), (520, 400), (200, 200, 210), -1)
+    return bytes(cv2.imencode(".jpg", image)[1])
+
+
+def surge(rt: Runtime, db: psycopg.Connection) -> None:
+    scenario = Scenario(OrdinaryDay(mean=0.5, amplitude=0.1),
+                        (Surge("Z-A", start=2.0, ramp=2.0, hold=600, peak_density=5.2),))
+    cameras = load_cameras(db)
+    rt.spawn("simulators", lambda stop: run_fleet(
+        cameras, parse_mqtt_url(rt.mqtt_url), rt.settings.topic_prefix, scenario.density, stop,
+        period=0.5))
+
+
+def operator_sees_the_surge(page: Page) -> int:
+    page.wait_for_selector("#hotspots tr[data-zone-id='Z-A'][data-level='congested']")
+    page.wait_for_selector("#grid-map path[data-grid='G-A'][data-level='congested']")
+    page.wait_for_selector("#alerts .alert-item[data-state='firing']")
+    card = page.wait_for_selector(".task-column[data-state='dispatched'] .task-card")
+    page.click("#hotspots tr[data-zone-id='Z-A']")
+    page.wait_for_selector("#density-chart circle")
+    return int(card.get_attribute("data-task-id"))
+
+
+def worker_handles(page: Page, task: int) -> None:
+    card = f"#my-tasks .task-card[data-task-id='{task}']"
+    page.click(f"{card} button[data-act='accept']")
+    page.wait_for_selector(f"{card}[data-state='handling']")
+    shot(page, "03-worker-accepted")
+    page.click(f"{card} button[data-act='arrive']")
+    page.wait_for_selector(f"{card} .hint:has-text('arrived')")
+    page.set_input_files(f"{card} input[type=file]", files=[
+        {"name": "site.jpg", "mimeType": "image/jpeg", "buffer": photo()}])
+    page.fill(f"{card} textarea", "Crowd at the east gate; stewards opened the side exit.")
+    shot(page, "04-worker-report")
+    page.click(f"{card} form.report button[type=submit]")
+    page.wait_for_function("() => !document.querySelector('form.report textarea')?.value")
+    page.once("dialog", lambda dialog: dialog.accept("The crowd has dispersed."))
+    page.click(f"{card} button[data-act='resolve']")
+    page.wait_for_selector(f".done-list .task-card[data-task-id='{task}'][data-state='follow_up']",
+                           state="attached")
+    shot(page, "05-worker-resolved")
+
+
+def operator_closes(page: Page, task: int) -> None:
+    card = f"#task-board .task-card[data-task-id='{task}']"
+    page.wait_for_selector(f"{card}[data-state='follow_up']")
+    page.select_option(f"{card} select.rating", "5")
+    page.click(f"{card} button[data-action='close']")
+    page.wait_for_selector(
+        f"#task-board .task-column[data-state='closed'] .task-card[data-task-id='{task}']")
+    shot(page, "06-operator-closed")
+    page.click("#tabs button[data-tab='reports']")
+    page.wait_for_selector("#weekly-chart img")
+    page.wait_for_selector("#kpi-table tbody tr")
+    page.wait_for_selector("#heatmap img, #heatmap [data-placeholder]")
+    shot(page, "07-operator-reports")
+
+
+def test_operator_sees_a_surge_and_the_worker_handles_its_task_on_a_phone(
+    system: tuple[Runtime, str], db: psycopg.Connection, browser: Any
+) -> None:
+    rt, url = system
+    errors: list[str] = []
+    centre = browser.new_context(viewport={"width": 1400, "height": 1000})
+    officer = centre.new_page()
+    officer.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(officer, url, "op-a")
+    surge(rt, db)
+    task = operator_sees_the_surge(officer)
+    shot(officer, "01-operator-hotspot")
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                has_touch=True, permissions=["geolocation"],
+                                geolocation={"latitude": 0.42, "longitude": 0.58})
+    worker = phone.new_page()
+    worker.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(worker, url, "w-a")
+    worker.wait_for_selector(
+        f"#my-tasks .task-card[data-task-id='{task}'][data-state='dispatched']")
+    shot(worker, "02-worker-task")
+    worker_handles(worker, task)
+
+    row = db.execute("SELECT state, arrived_lon, arrived_lat FROM tasks WHERE id = %s",
+                     (task,)).fetchone()
+    assert row == ("follow_up", 0.58, 0.42)
+    assert db.execute("SELECT count(*) FROM task_photos WHERE task_id = %s",
+                      (task,)).fetchone() == (1,)
+
+    operator_closes(officer, task)
+    events = [r[0] for r in db.execute("SELECT action FROM task_events WHERE task_id = %s"
+                                       " ORDER BY id", (task,))]
+    assert events == ["report", "dispatch", "accept", "arrive", "report", "resolve", "close"]
+    for context in (phone, centre):
+        context.close()          # closes the pages' live streams before the server stops
+    assert errors == []

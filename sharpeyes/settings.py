@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         "(MQTT 5 brokers). Off by default: Mosquitto 2.0 drops messages in flight to a shared "
         "subscriber when the broker restarts; a single consumer loses nothing.",
     )
+    ingest_partition: str | None = Field(
+        None, pattern=r"^\d+/\d+$",
+        description="'i/n': this replica takes the devices whose CRC-32 of the id modulo n is "
+        "i, by subscribing to their own topics (no shared subscription needed). Replica 0 "
+        "also takes unregistered devices.",
+    )
     ingest_batch_size: int = Field(2000, ge=1, description="Flush a batch at this many messages.")
     ingest_flush_seconds: float = Field(
         0.2, gt=0, description="Flush a non-empty batch at least this often."

@@ -1,8 +1,10 @@
-"""``sharpeyes serve video``: analyse every registered camera stream of this shard.
+"""``sharpeyes serve video``: analyse the registered camera streams this analyser claims.
 
-Owns the runner. Start-up, in order: load the cameras of this shard from the store
-(``devices`` with kind 'camera' and a ``stream_url``, their ``zones`` and
-``calibration``), then start one worker thread per camera, then watch them until ``stop``.
+Owns the runner. Every claim round it reloads the cameras from the store (``devices``
+with kind 'camera' and a ``stream_url``, their ``zones`` and ``calibration``), claims
+cameras through PostgreSQL advisory locks (``video.claims``: its own shard's at once, a
+stopped peer's after ``takeover_after`` seconds), starts one worker thread per newly
+claimed camera and stops those of cameras gone from the registry, until ``stop``.
 Each worker has its own MQTT client with a Last Will on the camera's status topic, opens
 the stream (reconnecting with exponential back-off), samples it at ``rate`` Hz, analyses
 and publishes density reports and health like any camera. The watchdog in the main loop
@@ -25,6 +27,7 @@ from sharpeyes.mqtt import BrokerAddress, new_client, parse_mqtt_url
 from sharpeyes.settings import Settings
 from video.analyzer import Analysis, AnalyzerOptions, CameraAnalyzer
 from video.calibration import CalibrationSpec
+from video.claims import Claims
 from video.errors import VideoError
 from video.heatmap import WINDOW_S, HeatmapWindow, HeatmapWindows, store_window
 from video.model import Health, Zone
@@ -185,22 +188,113 @@ class CameraWorker:
 
 def run_video(settings: Settings, database_url: str, mqtt_url: str, stop: threading.Event,
               shard_index: int = 0, shard_count: int = 1,
-              options: VideoOptions | None = None) -> None:
-    """Analyse this shard's cameras until ``stop`` is set."""
+              options: VideoOptions | None = None, *, claim_interval: float = 5.0,
+              takeover_after: float = 15.0) -> None:
+    """Analyse the cameras this analyser claims until ``stop`` is set.
+
+    Every ``claim_interval`` seconds the registry is reloaded and cameras are claimed
+    (``video.claims``): this shard's at once, other shards' once unclaimed for
+    ``takeover_after`` seconds (a stopped peer's). A camera is analysed only while its lock
+    is held; if the claims session dies, every worker stops and the analyser reconnects.
+    """
     opts = options or VideoOptions()
-    with psycopg.connect(database_url) as conn:
-        cameras = load_cameras(conn, shard_index, shard_count)
-    log.info("video shard %d/%d: %d cameras", shard_index, shard_count, len(cameras))
     address = parse_mqtt_url(mqtt_url)
-    workers = [CameraWorker(c, address, settings.topic_prefix, opts, stop, database_url)
-               for c in cameras]
-    for worker in workers:
-        worker.start()
+    runner = _ClaimRunner(settings, database_url, address, opts, shard_index, shard_count,
+                          takeover_after)
+    next_claim = 0.0
     try:
-        while not stop.wait(1.0):
-            for worker in workers:
+        while True:
+            if time.monotonic() >= next_claim:
+                runner.claim_round()
+                next_claim = time.monotonic() + claim_interval
+            for worker in runner.workers.values():
                 if worker.stalled():
                     worker.publisher.health(Health.LOST)
+            if stop.wait(max(0.05, min(1.0, next_claim - time.monotonic()))):
+                break
     finally:
-        for worker in workers:
+        runner.shutdown()
+
+
+class _ClaimRunner:
+    """The claims session and one worker (with its own stop event) per claimed camera."""
+
+    def __init__(self, settings: Settings, database_url: str, address: BrokerAddress,
+                 options: VideoOptions, shard_index: int, shard_count: int,
+                 takeover_after: float) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.address = address
+        self.options = options
+        self.shard_index = shard_index
+        self.shard_count = shard_count
+        self.takeover_after = takeover_after
+        self.conn: psycopg.Connection | None = None
+        self.claims: Claims | None = None
+        self.workers: dict[str, CameraWorker] = {}
+        self.stops: dict[str, threading.Event] = {}
+
+    def claim_round(self) -> None:
+        try:
+            if self.conn is None or self.claims is None:
+                self.conn = psycopg.connect(self.database_url, autocommit=True,
+                                            connect_timeout=5,
+                                            application_name=f"sharpeyes-video-{self.shard_index}"
+                                            f"/{self.shard_count}")
+                self.claims = Claims(self.conn, lambda c: shard_of(c, self.shard_count),
+                                     self.shard_index, self.takeover_after)
+            cameras = {c.device_id: c for c in load_cameras(self.conn)}
+            result = self.claims.step(cameras)
+            for device_id in result.released:
+                self._stop_worker(device_id)
+                self.claims.unlock(device_id)
+            for device_id in result.claimed:
+                self._start_worker(cameras[device_id])
+        except psycopg.Error as exc:
+            log.error("video shard %d/%d: claims session lost (%s); stopping %d cameras"
+                      " and reconnecting", self.shard_index, self.shard_count, exc,
+                      len(self.workers))
+            self._drop_session()
+            return
+        if result.claimed or result.released:
+            log.info("video shard %d/%d: claimed %s, released %s; analysing %d cameras",
+                     self.shard_index, self.shard_count, result.claimed, result.released,
+                     len(self.workers))
+
+    def _start_worker(self, camera: CameraConfig) -> None:
+        own_stop = threading.Event()
+        worker = CameraWorker(camera, self.address, self.settings.topic_prefix, self.options,
+                              own_stop, self.database_url)
+        self.stops[camera.device_id] = own_stop
+        self.workers[camera.device_id] = worker
+        worker.start()
+
+    def _stop_worker(self, device_id: str) -> None:
+        own_stop = self.stops.pop(device_id, None)
+        worker = self.workers.pop(device_id, None)
+        if own_stop is not None:
+            own_stop.set()
+        if worker is not None:
             worker.close()
+
+    def _stop_all(self) -> None:
+        for own_stop in self.stops.values():
+            own_stop.set()  # all at once, then wait for each
+        for device_id in list(self.workers):
+            self._stop_worker(device_id)
+
+    def _drop_session(self) -> None:
+        self._stop_all()
+        if self.claims is not None:
+            self.claims.forget()
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+        self.conn = None
+        self.claims = None
+
+    def shutdown(self) -> None:
+        """Stop every worker first, then end the session (which releases its locks)."""
+        self._drop_session()

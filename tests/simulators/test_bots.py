@@ -106,6 +106,11 @@ def _events(db: psycopg.Connection, task_id: int) -> list[tuple[str, str, str | 
     return [(r[0], r[1], r[2]) for r in rows]
 
 
+def _rejected_by_wb(db: psycopg.Connection) -> bool:
+    events = _events(db, _task(db, "Z-B")[0])
+    return any((action, who) == ("reject", "person:P-wB") for action, who, _ in events)
+
+
 def _photos(url: str, task_id: int) -> list[dict[str, object]]:
     """The task's photos as its worker sees them through the API."""
     with httpx.Client(base_url=url, timeout=10.0) as http:
@@ -129,8 +134,9 @@ def test_bots_accept_arrive_report_a_photo_and_resolve_and_a_rejecting_bot_gives
     for thread in threads:
         thread.start()
     try:
-        wait_until(lambda: (_task(db, "Z-A")[1], _task(db, "Z-B")[1]) == (
-            "follow_up", "rejected"), timeout=30, what="the bots' answers")
+        # A rejected task goes back to dispatch, to someone other than who rejected it.
+        wait_until(lambda: _task(db, "Z-A")[1] == "follow_up" and _rejected_by_wb(db),
+                   timeout=30, what="the bots' answers")
     finally:
         stop.set()
         for thread in threads:
@@ -144,9 +150,13 @@ def test_bots_accept_arrive_report_a_photo_and_resolve_and_a_rejecting_bot_gives
     evidence = db.execute("SELECT evidence FROM task_events WHERE task_id = %s AND action ="
                           " 'report' AND actor = 'person:P-wA'", (handled,)).fetchone()
     assert evidence is not None and evidence[0]["photos"] == [photos[0]["sha256"]]
-    action, who, note = _events(db, _task(db, "Z-B")[0])[-1]
-    assert (action, who) == ("reject", "person:P-wB") and note in REJECT_REASONS
+    (note,) = [n for a, who, n in _events(db, _task(db, "Z-B")[0])
+               if (a, who) == ("reject", "person:P-wB")]
+    assert note in REJECT_REASONS
+    reassigned = db.execute("SELECT assignee_id FROM tasks WHERE zone_id = 'Z-B'").fetchone()
+    assert reassigned is not None and reassigned[0] != "P-wB"
     counts = willing.counters()
-    assert (counts.accepted, counts.arrived, counts.reported, counts.resolved) == (1, 1, 1, 1)
+    assert counts.accepted >= 1 and counts.arrived >= 1 and counts.reported >= 1
+    assert counts.resolved >= 1
     assert counts.conflicts == counts.errors == 0
     assert (stubborn.counters().rejected, stubborn.counters().accepted) == (1, 0)

@@ -11,6 +11,7 @@ from ingest.adapters import build_adapters
 from ingest.adapters.config import load_adapters_config
 from ingest.consumer import IngestConsumer
 from ingest.decode import Decoder, Limits
+from ingest.partition import Partition
 from ingest.registry import Registry
 from ingest.writer import BatchWriter
 from sharpeyes.mqtt import parse_mqtt_url, probe_protocol
@@ -32,6 +33,7 @@ def build_consumer(
     decoder = Decoder(settings.topic_prefix, Registry(), limits)
     adapters = (build_adapters(load_adapters_config(settings.adapters_file), settings.topic_prefix)
                 if settings.adapters_file else [])
+    partition = Partition.parse(settings.ingest_partition) if settings.ingest_partition else None
     writer = BatchWriter(database_url, decoder, instance=settings.ingest_client_id,
                          adapters=adapters)
     return IngestConsumer(
@@ -40,11 +42,12 @@ def build_consumer(
         prefix=settings.topic_prefix,
         client_id=settings.ingest_client_id,
         group=settings.ingest_group,
-        shared=settings.ingest_shared,
+        shared=settings.ingest_shared and partition is None,  # a partition needs no $share
         protocol=protocol or probe_protocol(address),
         batch_size=settings.ingest_batch_size,
         flush_seconds=settings.ingest_flush_seconds,
         queue_size=settings.ingest_queue_size,
+        partition=partition,
     )
 
 

@@ -51,4 +51,4 @@ def test_settings_accept_the_deployment_values(compose_config: dict[str, Any]) -
     known = {_field(k): v for k, v in env.items()
              if k.startswith(PREFIX) and _field(k) in Settings.model_fields}
     settings = Settings(**known)
-    assert settings.ingest_shared is True and settings.environment == "production"
+    assert settings.ingest_partition == "0/2" and settings.environment == "production"

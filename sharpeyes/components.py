@@ -18,7 +18,6 @@ from contracts.topics import escalation_topic, worker_topic
 from grid.dispatch import Dispatched, run_dispatcher, task_notification
 from grid.escalation import escalate_overdue
 from ingest.service import run_ingest
-from sharpeyes.mqtt import Publisher, new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from sharpeyes.scheduler import Job, run_scheduler
 from store.db import create_pool, has_timescale
@@ -54,21 +53,12 @@ def start_alerts(rt: Runtime) -> None:
 
 def _worker_notifier(rt: Runtime) -> Callable[[Dispatched], None]:
     """Publishes each dispatched task to its worker's topic (QoS 1)."""
-    address = parse_mqtt_url(rt.mqtt_url)
-    client = new_client(address)
-    client.connect_async(address.host, address.port, keepalive=30)
-    client.loop_start()
-
-    def close() -> None:
-        client.disconnect()
-        client.loop_stop()
-
-    rt.on_close(close)
+    publisher = rt.publisher()
 
     def notify(item: Dispatched) -> None:
         if item.assignee_id:
             topic = worker_topic(rt.settings.topic_prefix, item.assignee_id)
-            client.publish(topic, task_notification(item), qos=1)
+            publisher.publish(topic, task_notification(item))
 
     return notify
 
@@ -81,10 +71,7 @@ def start_dispatcher(rt: Runtime) -> None:
 
 def start_scheduler(rt: Runtime) -> None:
     """Periodic jobs (escalation, ...) in whichever process holds the scheduler lock."""
-    address = parse_mqtt_url(rt.mqtt_url)
-    publisher = new_client(address)
-    publisher.connect_async(address.host, address.port, keepalive=30)
-    publisher.loop_start()
+    publisher = rt.publisher()
 
     def escalate() -> None:
         with psycopg.connect(rt.database_url, autocommit=True) as conn:
@@ -94,18 +81,12 @@ def start_scheduler(rt: Runtime) -> None:
                 topic = escalation_topic(rt.settings.topic_prefix, item.region_id)
                 body = {"task_id": item.task_id, "from_tier": item.from_tier,
                         "to_tier": item.to_tier, "supervisors": list(item.supervisors)}
-                publisher.publish(topic, json.dumps(body), qos=1)
+                publisher.publish(topic, json.dumps(body))
 
     jobs = [Job("escalate_overdue_tasks", rt.settings.escalation_interval_seconds, escalate),
             # Plain PostgreSQL rollups and retention (a no-op on TimescaleDB).
             Job("refresh_rollups", 60.0, refresh_job(rt.database_url))]
     rt.spawn("scheduler", lambda stop: run_scheduler(rt.database_url, jobs, stop))
-
-    def close() -> None:
-        publisher.disconnect()
-        publisher.loop_stop()
-
-    rt.on_close(close)
 
 
 def start_api(rt: Runtime) -> ApiServer:
@@ -116,8 +97,7 @@ def start_api(rt: Runtime) -> ApiServer:
     probes = {"mqtt": rt.broker_probe}
     probes.update({name: rt.component_probe(name) for name in COMPONENTS
                    if name in rt.components()})
-    publisher = Publisher(parse_mqtt_url(rt.mqtt_url))
-    rt.on_close(publisher.close)
+    publisher = rt.publisher()
     services = Services(settings=rt.settings, pool=pool, jwt_secret=rt.settings.token_secret(),
                         timescale=timescale, probes=probes, publisher=publisher)
     server = ApiServer(services, rt.settings.api_host, rt.settings.api_port)

@@ -114,6 +114,10 @@ class Publisher:
         self.client.connect_async(address.host, address.port, keepalive=30)
         self.client.loop_start()
 
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        """Publish at QoS 1 without waiting; paho resends it after a reconnect."""
+        self.client.publish(topic, payload, qos=1)
+
     def publish_all(self, messages: list[tuple[str, bytes, bool]], timeout: float = 10.0) -> None:
         """Publish (topic, payload, retain) messages; raise PublishError unless all are acked."""
         if not self.client.is_connected():

@@ -18,7 +18,7 @@ from types import FrameType
 import psycopg
 
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
-from sharpeyes.mqtt import parse_mqtt_url
+from sharpeyes.mqtt import Publisher, parse_mqtt_url
 from sharpeyes.settings import Settings
 from store.migrate import migrate
 from store.rollups import RetentionWindows, apply_policies
@@ -40,6 +40,7 @@ class Runtime:
         self._threads: dict[str, threading.Thread] = {}
         self._failures: list[str] = []
         self._closers: list[Callable[[], None]] = []
+        self._publisher: Publisher | None = None
 
     # --- ordered start-up steps ---------------------------------------------------------
     def open_store(self) -> str:
@@ -86,6 +87,13 @@ class Runtime:
     def components(self) -> set[str]:
         """Names of the components this process runs."""
         return set(self._threads)
+
+    def publisher(self) -> Publisher:
+        """This process's one publishing client (notifications, HTTP ingest), made on first use."""
+        if self._publisher is None:
+            self._publisher = Publisher(parse_mqtt_url(self.mqtt_url))
+            self.on_close(self._publisher.close)
+        return self._publisher
 
     def on_close(self, closer: Callable[[], None]) -> None:
         self._closers.append(closer)

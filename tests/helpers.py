@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
 
+import httpx
 import psycopg
 
+from sharpeyes.components import start
 from sharpeyes.mqtt import new_client, parse_mqtt_url
 from sharpeyes.passwords import hash_password
+from sharpeyes.runtime import Runtime
+from sharpeyes.settings import Settings
 
 T = TypeVar("T")
 PASSWORD = "secret-pw"
@@ -106,3 +111,39 @@ def three_tier_city(conn: psycopg.Connection) -> None:
                 "INSERT INTO people (id, username, display_name, role, region_id, password_hash)"
                 " VALUES (%s, %s, %s, 'operator', %s, %s)",
                 (f"P-op{centre}", f"op-{centre.lower()}", f"Operator {centre}", centre, _HASH))
+
+
+class _Poster(Protocol):
+    def post(self, url: str, *, data: dict[str, str]) -> Any: ...
+
+
+def bearer(client: _Poster, username: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in through the API (a TestClient or an httpx client); the Authorization header."""
+    response = client.post("/api/v1/auth/token",
+                           data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@contextmanager
+def logged_in(url: str, username: str, password: str = PASSWORD) -> Iterator[httpx.Client]:
+    """An HTTP client for a running API, logged in as ``username``."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        http.headers.update(bearer(http, username, password))
+        yield http
+
+
+@contextmanager
+def running_system(settings: Settings, components: tuple[str, ...]) -> Iterator[
+        tuple[Runtime, str]]:
+    """The named components of the system in this process, with the API's URL."""
+    rt = Runtime(settings)
+    rt.open_store()
+    rt.open_broker()
+    rt.migrate()
+    api = start(rt, components)
+    assert api is not None
+    try:
+        yield rt, api.url
+    finally:
+        rt.close()

@@ -14,7 +14,7 @@ from api.services import Services
 from grid.dispatch import dispatch_pending
 from sharpeyes.settings import Settings
 from store.db import create_pool
-from tests.helpers import PASSWORD, tiny_city
+from tests.helpers import bearer, tiny_city
 
 
 @pytest.fixture
@@ -31,10 +31,7 @@ def client(db_url: str, db: psycopg.Connection, tmp_path: object) -> Iterator[Te
 
 
 def login(client: TestClient, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/auth/token",
-                           data={"username": username, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return bearer(client, username)
 
 
 def surge(db: psycopg.Connection) -> int:

@@ -25,7 +25,7 @@ from grid.actors import Actor, Role
 from grid.dispatch import dispatch_pending
 from sharpeyes.settings import load_settings
 from store.db import create_pool
-from tests.helpers import PASSWORD, tiny_city
+from tests.helpers import PASSWORD, bearer, tiny_city
 
 Factory = Callable[..., TestClient]
 
@@ -48,10 +48,7 @@ def client(services: Services) -> Iterator[TestClient]:
 
 
 def login(client: TestClient | httpx.Client, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/auth/token", data={"username": username,
-                                                        "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return bearer(client, username)
 
 
 def fire(db: psycopg.Connection, zone: str = "Z-A") -> None:

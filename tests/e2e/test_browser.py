@@ -16,13 +16,12 @@ import numpy as np
 import psycopg
 import pytest
 
-from sharpeyes.components import start
 from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from sharpeyes.settings import Settings
 from simulators.camera import load_cameras, run_fleet
 from simulators.scenario import OrdinaryDay, Scenario, Surge
-from tests.helpers import PASSWORD, tiny_city
+from tests.helpers import PASSWORD, running_system, tiny_city
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -39,16 +38,8 @@ Page = Any  # playwright.sync_api.Page; typed loosely since playwright is option
 @pytest.fixture
 def system(settings: Settings, db: psycopg.Connection) -> Iterator[tuple[Runtime, str]]:
     tiny_city(db)
-    rt = Runtime(settings)
-    rt.open_store()
-    rt.open_broker()
-    rt.migrate()
-    api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
-    assert api is not None
-    try:
-        yield rt, api.url
-    finally:
-        rt.close()
+    with running_system(settings, ("ingest", "alerts", "dispatcher", "api")) as system:
+        yield system
 
 
 @pytest.fixture

@@ -16,16 +16,13 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from sharpeyes.embedded import EmbeddedPostgres
-from tests.helpers import wait_until
+from tests.helpers import logged_in, wait_until
 
 BROKERS = [
     pytest.param("amqtt", id="amqtt"),
@@ -74,16 +71,6 @@ class DemoProcess:
         return code
 
 
-@contextmanager
-def login(url: str, username: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, timeout=10) as client:
-        token = client.post("/api/v1/auth/token",
-                            data={"username": username, "password": "demo"})
-        token.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        yield client
-
-
 @pytest.mark.embedded
 @pytest.mark.parametrize("broker", BROKERS)
 def test_demo_on_embedded_defaults_closes_the_loop_and_stops_cleanly(
@@ -97,14 +84,14 @@ def test_demo_on_embedded_defaults_closes_the_loop_and_stops_cleanly(
         officer_name = demo.find(r"^\s+(\S+)\s+duty officer")
         assert worker_name and officer_name, demo.output()
         assert f"embedded {broker} broker ready" in demo.output()
-        with login(url, worker_name) as worker:
+        with logged_in(url, worker_name, "demo") as worker:
             task = wait_until(lambda: worker.get("/api/v1/tasks").json()["items"], timeout=90,
                               what="the surge's task to reach the worker")[0]
             assert task["state"] == "dispatched"
             for action, state in (("accept", "handling"), ("resolve", "follow_up")):
                 assert worker.post(f"/api/v1/tasks/{task['id']}/{action}").json()[
                     "state"] == state
-        with login(url, officer_name) as officer:
+        with logged_in(url, officer_name, "demo") as officer:
             closed = officer.post(f"/api/v1/tasks/{task['id']}/close", json={"rating": 5})
             assert closed.json()["state"] == "closed", closed.text
     finally:

@@ -6,45 +6,33 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import cv2
-import httpx
 import numpy as np
 import psycopg
 import pytest
 
 from contracts.topics import TopicKind, topic_for
-from sharpeyes.components import start
 from sharpeyes.mqtt import new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from sharpeyes.settings import Settings
-from tests.helpers import PASSWORD, density_payload, publish_all, three_tier_city, wait_until
+from tests.helpers import (
+    density_payload,
+    logged_in,
+    publish_all,
+    running_system,
+    three_tier_city,
+    wait_until,
+)
 
 
 @pytest.fixture
 def system(settings: Settings, db: psycopg.Connection) -> Iterator[tuple[Runtime, str]]:
     three_tier_city(db)
-    rt = Runtime(settings.model_copy(update={"escalation_interval_seconds": 0.3}))
-    rt.open_store()
-    rt.open_broker()
-    api = start(rt, ("ingest", "alerts", "dispatcher", "scheduler", "api"))
-    assert api is not None
-    try:
-        yield rt, api.url
-    finally:
-        rt.close()
-
-
-@contextmanager
-def client(url: str, username: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=url, timeout=10) as http:
-        token = http.post("/api/v1/auth/token",
-                          data={"username": username, "password": PASSWORD})
-        token.raise_for_status()
-        http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        yield http
+    fast = settings.model_copy(update={"escalation_interval_seconds": 0.3})
+    with running_system(fast, ("ingest", "alerts", "dispatcher", "scheduler", "api")) as system:
+        yield system
 
 
 def listen(mqtt_url: str, topic_filter: str) -> tuple[list[tuple[str, dict[str, object]]], object]:
@@ -73,14 +61,14 @@ def test_escalation_through_three_tiers_then_the_loop_closes_with_evidence(
     rt, url = system
     prefix = rt.settings.topic_prefix
     escalations, listener = listen(rt.mqtt_url, f"{prefix}/v1/centre/+/escalations")
-    with client(url, "admin") as admin:
+    with logged_in(url, "admin") as admin:
         short = {"category": "*", "severity": "*", "accept_seconds": 1, "arrive_seconds": 1,
                  "resolve_seconds": 2}
         assert admin.put("/api/v1/task-deadlines", json=short).status_code == 200
         db.execute("DELETE FROM task_deadlines WHERE severity <> '*'")
     publish_all(rt.mqtt_url, [(topic_for(prefix, TopicKind.DENSITY, "CAM-A"),
                                density_payload(1, datetime.now(UTC).isoformat(), {"Z-A": 500}))])
-    with client(url, "op-c") as city_centre:
+    with logged_in(url, "op-c") as city_centre:
         task = wait_until(lambda: city_centre.get("/api/v1/tasks").json()["items"], timeout=20,
                           what="the task")[0]
         chain = wait_until(lambda: [e["to_tier"] for e in city_centre.get(
@@ -94,7 +82,7 @@ def test_escalation_through_three_tiers_then_the_loop_closes_with_evidence(
     assert [(t.split("/")[-2], m["to_tier"]) for t, m in escalations] == [
         ("D", "district"), ("C", "city")]
 
-    with client(url, "w-a") as worker:
+    with logged_in(url, "w-a") as worker:
         assert worker.post(f"/api/v1/tasks/{task['id']}/accept").status_code == 200
         arrived = worker.post(f"/api/v1/tasks/{task['id']}/arrive",
                               json={"lon": 114.06, "lat": 22.55})
@@ -110,7 +98,7 @@ def test_escalation_through_three_tiers_then_the_loop_closes_with_evidence(
                           files=[("photos", ("x.gif", b"GIF89a....", "image/gif"))])
         assert bad.status_code == 415
         assert worker.post(f"/api/v1/tasks/{task['id']}/resolve").json()["state"] == "follow_up"
-    with client(url, "op-c") as city_centre:
+    with logged_in(url, "op-c") as city_centre:
         closed = city_centre.post(f"/api/v1/tasks/{task['id']}/close", json={"rating": 4})
         assert closed.json()["state"] == "closed"
         kpi = city_centre.get("/api/v1/kpis?by=worker").json()

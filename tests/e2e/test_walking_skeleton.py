@@ -4,38 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import psycopg
 import pytest
 
-from sharpeyes.components import start
 from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from sharpeyes.settings import Settings
 from simulators.camera import load_cameras, run_fleet
 from simulators.scenario import OrdinaryDay, Scenario, Surge
-from tests.helpers import PASSWORD, tiny_city, wait_until
+from tests.helpers import logged_in, running_system, tiny_city, wait_until
 
 
 @pytest.fixture
 def system(settings: Settings, db: psycopg.Connection) -> Iterator[tuple[Runtime, str]]:
     tiny_city(db)
-    rt = Runtime(settings)
-    rt.open_store()
-    rt.open_broker()
-    rt.migrate()
-    api = start(rt, ("ingest", "alerts", "dispatcher", "api"))
-    assert api is not None
-    try:
-        yield rt, api.url
-    finally:
-        rt.close()
-
-
-def login(http: httpx.Client, username: str) -> None:
-    token = http.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    token.raise_for_status()
-    http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    with running_system(settings, ("ingest", "alerts", "dispatcher", "api")) as system:
+        yield system
 
 
 def test_a_camera_surge_becomes_one_task_for_the_right_worker_who_closes_the_loop(
@@ -58,14 +42,12 @@ def test_a_camera_surge_becomes_one_task_for_the_right_worker_who_closes_the_loo
     assert len(tasks()) == 1
     assert db.execute("SELECT count(*) FROM alerts WHERE zone_id = 'Z-B'").fetchone() == (0,)
 
-    with httpx.Client(base_url=url, timeout=10) as worker:
-        login(worker, "w-a")
+    with logged_in(url, "w-a") as worker:
         hotspots = worker.get("/api/v1/hotspots").json()["items"]
         assert hotspots[0]["zone_id"] == "Z-A" and hotspots[0]["density"] >= 4.0
         assert worker.post(f"/api/v1/tasks/{task_id}/accept").json()["state"] == "handling"
         assert worker.post(f"/api/v1/tasks/{task_id}/resolve").json()["state"] == "follow_up"
-    with httpx.Client(base_url=url, timeout=10) as officer:
-        login(officer, "op-a")
+    with logged_in(url, "op-a") as officer:
         closed = officer.post(f"/api/v1/tasks/{task_id}/close", json={"rating": 5})
         assert closed.json()["state"] == "closed"
         trail = officer.get(f"/api/v1/tasks/{task_id}/events").json()

@@ -1,10 +1,16 @@
-// A zone's density over the last 30 minutes with its warn and critical thresholds (SVG).
+// A zone's density over the last 30 minutes with its warn and critical thresholds, drawn
+// by uPlot: mean density per 20 s (blue, with points), peak (grey), thresholds dashed.
 
 import { api } from "./api.js";
-import { $, esc, setHtml } from "./dom.js";
+import { $ } from "./dom.js";
+import { cssVar, followWidth, uPlot } from "./libs.js";
 
 const MINUTES = 30;
+const HEIGHT = 240;
 let zoneId = null;
+let plot = null;
+// What the plot's scales and threshold lines read; replaced on every load.
+let view = { t0: 0, t1: 1, yMax: 1, warn: null, critical: null };
 
 export function selectZone(id) { zoneId = id; return loadChart(); }
 export function currentZone() { return zoneId; }
@@ -12,44 +18,80 @@ export function currentZone() { return zoneId; }
 export async function loadChart() {
   if (!zoneId) return;
   const series = await api(`/api/v1/zones/${encodeURIComponent(zoneId)}/series?minutes=${MINUTES}&bucket_seconds=20`);
+  if (series.zone_id !== zoneId) return;  // another zone was picked meanwhile
   $("#chart-title").textContent = `Zone density — ${series.zone_id}`;
-  setHtml($("#chart"), chartSvg(series));
+  render(series);
 }
 
-function axes(x, y, t0, t1, yMax, box) {
-  const { W, H, L, R, T, B } = box;
-  const ticks = [0, yMax / 2, yMax].map((v) =>
-    `<text x="${L - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11" fill="#5f6b7a">${v.toFixed(1)}</text>`).join("");
-  const times = [t0, (t0 + t1) / 2, t1].map((t, i) =>
-    `<text x="${x(t).toFixed(1)}" y="${H - 8}" text-anchor="${["start", "middle", "end"][i]}" font-size="11" fill="#5f6b7a">${new Date(t).toTimeString().slice(0, 5)}</text>`).join("");
-  return `<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#d9dee5"/>
-    <line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#d9dee5"/>${ticks}${times}`;
-}
-
-function threshold(y, value, colour, label, box) {
-  const at = y(value).toFixed(1);
-  return `<line x1="${box.L}" x2="${box.W - box.R}" y1="${at}" y2="${at}" stroke="${colour}" stroke-dasharray="6 4"/>
-    <text x="${box.W - box.R - 4}" y="${at - 4}" text-anchor="end" font-size="11" fill="${colour}">${label} ${value}</text>`;
-}
-
-export function chartSvg(s) {
-  const box = { W: 640, H: 240, L: 40, R: 10, T: 10, B: 28 };
-  const points = s.points.map((p) => ({ t: new Date(p.bucket).getTime(), d: p.density, peak: p.peak_density }));
+function render(s) {
+  const points = s.points.map((p) => [new Date(p.bucket).getTime() / 1000, p.density, p.peak_density]);
   // A zone that started reporting recently is drawn over its own span (at least 5 min).
-  const t1 = Date.now();
-  const first = points.length ? points[0].t - 60 * 1000 : 0;
-  const t0 = Math.max(t1 - MINUTES * 60 * 1000, Math.min(first, t1 - 5 * 60 * 1000));
-  const yMax = Math.max(s.critical_density * 1.25, ...points.map((p) => p.peak), 1);
-  const x = (t) => box.L + ((t - t0) / (t1 - t0)) * (box.W - box.L - box.R);
-  const y = (v) => box.T + (1 - v / yMax) * (box.H - box.T - box.B);
-  const line = (key) => points.map((p) => `${x(p.t).toFixed(1)},${y(p[key]).toFixed(1)}`).join(" ");
-  const body = points.length
-    ? `<polyline fill="none" stroke="#90a4ae" stroke-width="1" points="${line("peak")}"/>
-       <polyline fill="none" stroke="#1f5fa8" stroke-width="2" points="${line("d")}"/>
-       ${points.map((p) => `<circle cx="${x(p.t).toFixed(1)}" cy="${y(p.d).toFixed(1)}" r="2.4" fill="#1f5fa8"/>`).join("")}`
-    : `<text x="${box.W / 2}" y="${box.H / 2}" text-anchor="middle" fill="#5f6b7a">no reports in the last ${MINUTES} minutes</text>`;
-  return `<svg id="density-chart" viewBox="0 0 ${box.W} ${box.H}" role="img" aria-label="density of ${esc(s.zone_id)}">
-    ${axes(x, y, t0, t1, yMax, box)}${threshold(y, s.warn_density, "#ef6c00", "warn", box)}
-    ${threshold(y, s.critical_density, "#c62828", "critical", box)}${body}</svg>
-    <p class="hint">last ${MINUTES} min at most · blue: mean density per 20 s · grey: peak · persons/m²</p>`;
+  const t1 = Date.now() / 1000;
+  const first = points.length ? points[0][0] - 60 : t1;
+  const t0 = Math.max(t1 - MINUTES * 60, Math.min(first, t1 - 5 * 60));
+  view = { t0, t1, warn: s.warn_density, critical: s.critical_density,
+           yMax: Math.max(s.critical_density * 1.25, ...points.map((p) => p[2]), 1) };
+  const data = [points.map((p) => p[0]), points.map((p) => p[1]), points.map((p) => p[2])];
+  if (!plot) create(data); else plot.setData(data);
+  const figure = $("#density-chart");
+  figure.dataset.points = String(points.length);
+  figure.setAttribute("aria-label", `density of ${s.zone_id}`);
+  $("#chart-empty").textContent = points.length ? "" : `no reports in the last ${MINUTES} minutes`;
+}
+
+function create(data) {
+  const chart = $("#chart");
+  chart.innerHTML = `<div id="density-chart" class="plot" role="img"><p id="chart-empty" class="plot-note"></p></div>
+    <p class="hint">last ${MINUTES} min at most · persons/m² · blue: mean per 20 s · grey: peak · dashed: thresholds</p>`;
+  const figure = $("#density-chart");
+  plot = new uPlot(options(figure.clientWidth || 600), data, figure);
+  followWidth(plot, figure, HEIGHT);
+}
+
+const clockTime = (v, seconds) => new Date(v * 1000).toLocaleTimeString([], {
+  hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, hourCycle: "h23" });
+const time = (v) => clockTime(v, true);
+// Ticks are whole minutes or more apart on a 30-minute chart; seconds only when zoomed in.
+const timeTicks = (u, splits, axis, space, incr) => splits.map((v) => clockTime(v, incr < 60));
+const perM2 = (v) => (v == null ? "–" : v.toFixed(2));
+
+function options(width) {
+  const accent = cssVar("--accent"), muted = cssVar("--muted"), line = cssVar("--line");
+  const axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 },
+                 font: "11px system-ui, sans-serif" };
+  return {
+    width, height: HEIGHT,
+    cursor: { drag: { x: false, y: false } },
+    scales: { x: { time: true, range: () => [view.t0, view.t1] }, y: { range: () => [0, view.yMax] } },
+    axes: [{ ...axis, space: 70, values: timeTicks }, { ...axis, size: 40, values: (u, splits) => splits.map((v) => v.toFixed(1)) }],
+    series: [
+      { label: "time", value: (u, v) => (v == null ? "–" : time(v)) },
+      { label: "mean", stroke: accent, width: 2, value: (u, v) => perM2(v),
+        points: { show: true, size: 5, fill: accent, stroke: accent } },
+      { label: "peak", stroke: "#90a4ae", width: 1, value: (u, v) => perM2(v), points: { show: false } },
+    ],
+    hooks: { draw: [drawThresholds] },
+  };
+}
+
+/** The warn and critical densities as dashed lines across the plot, each with its value. */
+function drawThresholds(u) {
+  const { ctx, bbox } = u;
+  const px = uPlot.pxRatio || 1;
+  for (const [value, colour, label] of [[view.warn, cssVar("--warn"), "warn"], [view.critical, cssVar("--bad"), "critical"]]) {
+    if (value == null) continue;
+    const y = Math.round(u.valToPos(value, "y", true)) + 0.5;
+    ctx.save();
+    ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = px;
+    ctx.setLineDash([6 * px, 4 * px]);
+    ctx.beginPath(); ctx.moveTo(bbox.left, y); ctx.lineTo(bbox.left + bbox.width, y); ctx.stroke();
+    // Labelled at the left: the newest data, on the right, is what the officer is reading.
+    ctx.font = `${11 * px}px system-ui, sans-serif`; ctx.textAlign = "left"; ctx.textBaseline = "middle";
+    const text = `${label} ${value}`, x = bbox.left + 6 * px;
+    ctx.fillStyle = cssVar("--card");
+    ctx.fillRect(x - 3 * px, y - 8 * px, ctx.measureText(text).width + 6 * px, 16 * px);
+    ctx.fillStyle = colour;
+    ctx.fillText(text, x, y);
+    ctx.restore();
+  }
 }

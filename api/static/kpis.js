@@ -1,8 +1,9 @@
-// Reports: KPI table by worker/grid/centre, the weekly chart (PNG rendered by the API),
-// the monthly ranking, and CSV downloads. Images are fetched with the token as blobs.
+// Reports: KPI table by worker/grid/centre, the weekly chart (uPlot bars from the weekly
+// statistics), the monthly ranking, and CSV downloads (fetched with the token as blobs).
 
 import { api, blobUrl } from "./api.js";
 import { $, esc, setHtml, showError } from "./dom.js";
+import { cssVar, followWidth, uPlot } from "./libs.js";
 
 const COLUMNS = [
   ["key", "who", (v) => esc(v)], ["received", "received", num], ["accepted_on_time", "on time", num],
@@ -28,13 +29,64 @@ function table(rows, withRank) {
   return `<thead><tr>${head}</tr></thead><tbody>${body || empty}</tbody>`;
 }
 
-let weeklyUrl = null;
+const WEEKS = 8;
+const WEEKLY_HEIGHT = 230;
+let weeklyPlot = null;
+let weekLabels = [];
+
+/** ISO week of a UTC day as the API writes it ("2026-W07"). */
+export function isoWeek(date) {
+  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  d.setUTCDate(d.getUTCDate() + 4 - (d.getUTCDay() || 7));  // the Thursday decides the year
+  const week = Math.ceil(((d - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86400000 + 1) / 7);
+  return `${d.getUTCFullYear()}-W${String(week).padStart(2, "0")}`;
+}
+
+/** Tasks received and accepted on time per week, summed over the caller's centres. */
+function weeklyTotals(rows) {
+  const now = Date.now();
+  const weeks = Array.from({ length: WEEKS }, (_, i) => isoWeek(new Date(now - (WEEKS - 1 - i) * 7 * 86400000)));
+  const sum = (week, key) => rows.filter((r) => r.week === week).reduce((total, r) => total + r[key], 0);
+  return { weeks, received: weeks.map((w) => sum(w, "received")),
+           onTime: weeks.map((w) => sum(w, "accepted_on_time")) };
+}
+
+function weeklyOptions(width) {
+  const muted = cssVar("--muted"), line = cssVar("--line"), accent = cssVar("--accent");
+  const axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { show: false },
+                 font: "11px system-ui, sans-serif" };
+  const count = (u, v) => (v == null ? "–" : String(v));
+  return {
+    width, height: WEEKLY_HEIGHT,
+    cursor: { drag: { x: false, y: false }, points: { show: false } },
+    scales: { x: { time: false, range: (u) => [-0.5, u.data[0].length - 0.5] },
+              y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] } },
+    axes: [{ ...axis, grid: { show: false }, splits: (u) => u.data[0],
+             values: (u, splits) => splits.map((i) => (weekLabels[i] || "").replace(/^\d+-/, "")) },
+           { ...axis, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+             values: (u, splits) => splits.map((v) => String(v)) }],
+    series: [
+      { label: "week", value: (u, i) => (i == null ? "–" : weekLabels[i] || "") },
+      { label: "received", fill: "#b9cde6", stroke: "#b9cde6", value: count, points: { show: false },
+        paths: uPlot.paths.bars({ size: [0.7, 64] }) },
+      { label: "accepted on time", fill: accent, stroke: accent, value: count, points: { show: false },
+        paths: uPlot.paths.bars({ size: [0.38, 34] }) },
+    ],
+  };
+}
 
 async function loadWeekly() {
-  const url = await blobUrl("/api/v1/kpis/weekly?format=png&by=city&weeks=8");
-  if (weeklyUrl) URL.revokeObjectURL(weeklyUrl);
-  weeklyUrl = url;
-  setHtml($("#weekly-chart"), `<img src="${url}" alt="tasks received and accepted on time per week">`);
+  const rows = await api(`/api/v1/kpis/weekly?by=city&weeks=${WEEKS}`);
+  const totals = weeklyTotals(rows);
+  weekLabels = totals.weeks;
+  const data = [totals.weeks.map((_, i) => i), totals.received, totals.onTime];
+  if (weeklyPlot) { weeklyPlot.setData(data); return; }
+  const figure = $("#weekly-chart");
+  figure.innerHTML = "";
+  figure.setAttribute("role", "img");
+  figure.setAttribute("aria-label", "tasks received and accepted on time per week");
+  weeklyPlot = new uPlot(weeklyOptions(figure.clientWidth || 560), data, figure);
+  followWidth(weeklyPlot, figure, WEEKLY_HEIGHT);
 }
 
 export async function loadReports() {

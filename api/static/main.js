@@ -9,7 +9,7 @@ import { initHeatmap, loadCameras } from "./heatmap.js";
 import { initHotspots, loadHotspots, markSelected, onZoneSelected } from "./hotspots.js";
 import { initReports, loadReports } from "./kpis.js";
 import * as live from "./live.js";
-import { initMap, loadMap, onCellSelected } from "./map.js";
+import { loadMap, onCellSelected } from "./map.js";
 import { closeHistory, initTasks, loadBoard, loadHistory, setBoardRole } from "./tasks.js";
 import { initWorker, loadMyTasks, startWorker } from "./worker.js";
 
@@ -120,7 +120,7 @@ function init() {
   $("#logout-button").addEventListener("click", () => logout());
   $("#tabs").addEventListener("click", (e) => { const b = e.target.closest("button[data-tab]"); if (b) switchTab(b.dataset.tab); });
   onUnauthorized((message) => logout(message));
-  [initMap, initHotspots, initAlerts, initTasks, initReports, initHeatmap, initWorker].forEach((f) => f());
+  [initHotspots, initAlerts, initTasks, initReports, initHeatmap, initWorker].forEach((f) => f());
   const chartZone = (zoneId) => { markSelected(zoneId); selectZone(zoneId).catch(report); };
   onZoneSelected(chartZone);
   onCellSelected((cell) => { if (cell.properties.top_zone_id) chartZone(cell.properties.top_zone_id); });

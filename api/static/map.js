@@ -1,68 +1,118 @@
-// The grid map: cells drawn as SVG from /api/v1/grid-map (GeoJSON, lon/lat), each filled
-// with the colour of its most crowded zone's level. No tiles, no library.
+// The grid map: cells from /api/v1/grid-map (GeoJSON, lon/lat) drawn by Leaflet as SVG
+// paths, each filled with the colour of its most crowded zone's level. There is no base
+// map unless a tile server is configured (<meta name="sharpeyes-tile-url"> in index.html,
+// empty by default), so the map works offline and fetches nothing from outside.
 
 import { api } from "./api.js";
 import { $, esc, levelLabel, setHtml } from "./dom.js";
+import { L, cssVar } from "./libs.js";
 
-const WIDTH = 640;
-const PAD = 8;
+// Calm cells are drawn first so the crowded ones (and their outlines) stay on top.
+const ORDER = ["none", "free_flow", "stable", "capacity", "unstable", "congested"];
 let onSelect = () => {};
 let selected = null;
+let map = null;
+let cells = null;      // the L.GeoJSON layer of the drawn cells
+let shape = "";        // codes and geometry of the drawn cells: redraw (and refit) when it changes
+let needsFit = false;  // fit the cells once the container has a size (it may be hidden now)
 
 /** ``handler(feature)`` runs when a cell is clicked. */
 export function onCellSelected(handler) { onSelect = handler; }
 
-function rings(geometry) {
-  if (geometry.type === "Polygon") return geometry.coordinates;
-  if (geometry.type === "MultiPolygon") return geometry.coordinates.flat();
-  return [];
+function meta(name) {
+  const element = document.querySelector(`meta[name="${name}"]`);
+  return element ? element.content.trim() : "";
 }
 
-/** Equirectangular projection of the collection's bounding box into the SVG box. */
-function projection(bbox) {
-  const [minLon, minLat, maxLon, maxLat] = bbox;
-  const kx = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
-  const spanX = Math.max((maxLon - minLon) * kx, 1e-9), spanY = Math.max(maxLat - minLat, 1e-9);
-  const scale = (WIDTH - 2 * PAD) / spanX;
-  const height = Math.min(Math.max(spanY * scale + 2 * PAD, 160), 900);
-  const fit = Math.min(scale, (height - 2 * PAD) / spanY);
-  const project = ([lon, lat]) => [PAD + (lon - minLon) * kx * fit, PAD + (maxLat - lat) * fit];
-  return { project, height };
+const levelOf = (feature) => feature.properties.level || "none";
+let palette = null;  // level → colour, read once from app.css
+const colour = (level) => {
+  palette = palette || Object.fromEntries(ORDER.map((l) => [l, cssVar(l === "none" ? "--nodata" : `--${l}`)]));
+  return palette[level];
+};
+
+function createMap(container) {
+  const tiles = meta("sharpeyes-tile-url");
+  container.replaceChildren();
+  map = L.map(container, { zoomSnap: 0.25, maxZoom: 22, attributionControl: Boolean(tiles) });
+  if (tiles) L.tileLayer(tiles, { attribution: meta("sharpeyes-tile-attribution"), maxZoom: 22 }).addTo(map);
+  map.on("zoomend", () => cells && cells.eachLayer(placeLabel));
+  new ResizeObserver(() => {
+    if (!map || !container.clientWidth) return;
+    map.invalidateSize();
+    if (needsFit) fit();
+  }).observe(container);
 }
 
-function cellPath(feature, project) {
-  return rings(feature.geometry).map((ring) =>
-    "M" + ring.map((p) => project(p).map((v) => v.toFixed(1)).join(",")).join("L") + "Z").join("");
+function fit() {
+  if (!map.getContainer().clientWidth) { needsFit = true; return; }
+  needsFit = false;
+  map.fitBounds(cells.getBounds(), { padding: [12, 12] });
 }
 
-/** Centre and size of the cell's outer ring on screen. */
-function box(feature, project) {
-  const xy = (rings(feature.geometry)[0] || []).map(project);
-  const xs = xy.map((p) => p[0]), ys = xy.map((p) => p[1]);
-  const n = Math.max(xy.length, 1);
-  return { cx: xs.reduce((a, b) => a + b, 0) / n, cy: ys.reduce((a, b) => a + b, 0) / n,
-           w: Math.max(...xs) - Math.min(...xs), h: Math.max(...ys) - Math.min(...ys) };
+function style(feature) {
+  const tiles = Boolean(meta("sharpeyes-tile-url"));
+  return { fillColor: colour(levelOf(feature)), fillOpacity: tiles ? 0.6 : 0.92,
+           color: "#ffffff", weight: 1.2, opacity: 1 };
 }
 
-/** The label that fits the cell: the whole code, its last two parts, or nothing. */
-function label(code, w, h) {
-  if (h < 13) return "";
-  for (const text of [code, code.split("-").slice(-2).join("-")]) {
-    if (text.length * 6.4 + 4 <= w) return text;
-  }
-  return "";
+/** The label that fits the cell on screen: the whole code, its last two parts, or nothing. */
+function labelText(layer) {
+  const code = layer.feature.properties.code;
+  const bounds = layer.getBounds();
+  const nw = map.latLngToContainerPoint(bounds.getNorthWest());
+  const se = map.latLngToContainerPoint(bounds.getSouthEast());
+  if (se.y - nw.y < 18) return "";
+  return [code, code.split("-").slice(-2).join("-")].find((t) => t.length * 6.6 + 8 <= se.x - nw.x) || "";
 }
 
-function cellSvg(feature, project) {
-  const p = feature.properties;
-  const level = p.level || "none";
-  const { cx, cy, w, h } = box(feature, project);
-  const text = label(p.code, w, h);
+function placeLabel(layer) {
+  const text = labelText(layer);
+  if (!text) { layer.unbindTooltip(); return; }
+  if (layer.getTooltip()) { layer.setTooltipContent(esc(text)); return; }
+  layer.bindTooltip(esc(text), { permanent: true, direction: "center", className: "cell-label", opacity: 1 });
+}
+
+/** The test and style hooks on the cell's SVG path, and its hover title. */
+function decorate(layer) {
+  const p = layer.feature.properties;
+  const path = layer.getElement();
+  path.dataset.grid = p.code;
+  path.dataset.level = levelOf(layer.feature);
+  path.classList.toggle("selected", p.code === selected);
   const density = p.max_density == null ? "no fresh data" : `${p.max_density.toFixed(2)} /m²`;
-  return `<path d="${cellPath(feature, project)}" data-grid="${esc(p.code)}" data-level="${esc(level)}"
-      class="${p.code === selected ? "selected" : ""}">
-    <title>${esc(p.name)} (${esc(p.code)}) — ${esc(levelLabel(p.level))}, ${esc(density)}, ${p.zones} zones</title></path>
-    ${text ? `<text x="${cx.toFixed(1)}" y="${(cy + 4).toFixed(1)}" text-anchor="middle">${esc(text)}</text>` : ""}`;
+  const title = path.querySelector("title")
+    || path.appendChild(document.createElementNS(path.namespaceURI, "title"));
+  title.textContent = `${p.name} (${p.code}) — ${levelLabel(p.level)}, ${density}, ${p.zones} zones`;
+  placeLabel(layer);
+}
+
+function select(code) {
+  selected = code;
+  cells.eachLayer((layer) => layer.getElement().classList.toggle("selected", layer.feature.properties.code === code));
+  const layer = cells.getLayers().find((l) => l.feature.properties.code === code);
+  if (layer) onSelect(layer.feature);
+}
+
+function draw(features) {
+  if (cells) cells.remove();
+  cells = L.geoJSON(features, {
+    style,
+    onEachFeature: (feature, layer) => layer.on("click", () => select(feature.properties.code)),
+  }).addTo(map);
+  fit();
+}
+
+/** Same cells as drawn: recolour them in place (keeping the officer's zoom and pan) and
+ * restack them by level. */
+function update(features) {
+  const layers = new Map(cells.getLayers().map((l) => [l.feature.properties.code, l]));
+  for (const feature of features) {
+    const layer = layers.get(feature.properties.code);
+    layer.feature = feature;
+    layer.setStyle(style(feature));
+    layer.bringToFront();
+  }
 }
 
 function legend(levels) {
@@ -71,32 +121,19 @@ function legend(levels) {
     + `<span><i style="background:var(--nodata)"></i>no fresh data</span>`;
 }
 
-let features = [];
-
 export async function loadMap() {
   const collection = await api("/api/v1/grid-map");
-  features = collection.features;
+  const container = $("#grid-map");
   setHtml($("#map-legend"), legend(collection.levels));
-  if (!features.length || !collection.bbox) {
-    setHtml($("#grid-map"), `<p class="empty">No grid cells in your scope.</p>`);
+  if (!collection.features.length) {
+    if (map) { map.remove(); map = null; cells = null; shape = ""; }
+    container.innerHTML = `<p class="empty">No grid cells in your scope.</p>`;
     return;
   }
-  const { project, height } = projection(collection.bbox);
-  // Draw calm cells first so the crowded ones (and their outlines) stay on top.
-  const order = ["none", "free_flow", "stable", "capacity", "unstable", "congested"];
-  const sorted = [...features].sort((a, b) =>
-    order.indexOf(a.properties.level || "none") - order.indexOf(b.properties.level || "none"));
-  setHtml($("#grid-map"), `<svg viewBox="0 0 ${WIDTH} ${height.toFixed(0)}" role="img"
-      aria-label="grid cells coloured by density level">${sorted.map((f) => cellSvg(f, project)).join("")}</svg>`);
-}
-
-export function initMap() {
-  $("#grid-map").addEventListener("click", (event) => {
-    const cell = event.target.closest("path[data-grid]");
-    if (!cell) return;
-    selected = cell.dataset.grid;
-    $("#grid-map").querySelectorAll("path").forEach((p) => p.classList.toggle("selected", p === cell));
-    const feature = features.find((f) => f.properties.code === selected);
-    if (feature) onSelect(feature);
-  });
+  if (!map) createMap(container);
+  const features = [...collection.features].sort((a, b) => ORDER.indexOf(levelOf(a)) - ORDER.indexOf(levelOf(b)));
+  const drawn = JSON.stringify(features.map((f) => [f.properties.code, f.geometry])
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  if (drawn !== shape) { shape = drawn; draw(features); } else update(features);
+  cells.eachLayer(decorate);
 }

@@ -84,13 +84,23 @@ def surge(rt: Runtime, db: psycopg.Connection) -> None:
         period=0.5))
 
 
+def level_colour(page: Page, level: str) -> str:
+    return str(page.evaluate(
+        "(name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim()",
+        f"--{level}"))
+
+
 def operator_sees_the_surge(page: Page) -> int:
     page.wait_for_selector("#hotspots tr[data-zone-id='Z-A'][data-level='congested']")
-    page.wait_for_selector("#grid-map path[data-grid='G-A'][data-level='congested']")
+    # Leaflet draws the cells as SVG paths, filled with their level's colour.
+    cell = page.wait_for_selector(
+        "#grid-map.leaflet-container path[data-grid='G-A'][data-level='congested']")
+    assert cell.get_attribute("fill") == level_colour(page, "congested")
     page.wait_for_selector("#alerts .alert-item[data-state='firing']")
     card = page.wait_for_selector(".task-column[data-state='dispatched'] .task-card")
     page.click("#hotspots tr[data-zone-id='Z-A']")
-    page.wait_for_selector("#density-chart circle")
+    # uPlot draws the zone's density on a canvas; data-points counts what it was given.
+    page.wait_for_selector("#density-chart:not([data-points='0']) .uplot canvas")
     return int(card.get_attribute("data-task-id"))
 
 
@@ -123,7 +133,7 @@ def operator_closes(page: Page, task: int) -> None:
         f"#task-board .task-column[data-state='closed'] .task-card[data-task-id='{task}']")
     shot(page, "06-operator-closed")
     page.click("#tabs button[data-tab='reports']")
-    page.wait_for_selector("#weekly-chart img")
+    page.wait_for_selector("#weekly-chart .uplot canvas")
     page.wait_for_selector("#kpi-table tbody tr")
     page.wait_for_selector("#heatmap img, #heatmap [data-placeholder]")
     shot(page, "07-operator-reports")

@@ -15,6 +15,8 @@ let map = null;
 let cells = null;      // the L.GeoJSON layer of the drawn cells
 let shape = "";        // codes and geometry of the drawn cells: redraw (and refit) when it changes
 let needsFit = false;  // fit the cells once the container has a size (it may be hidden now)
+let fitting = false;   // the map is moving because fit() moved it
+let userMoved = false; // the officer zoomed or panned: keep their view when the map resizes
 
 /** ``handler(feature)`` runs when a cell is clicked. */
 export function onCellSelected(handler) { onSelect = handler; }
@@ -37,17 +39,19 @@ function createMap(container) {
   map = L.map(container, { zoomSnap: 0.25, maxZoom: 22, attributionControl: Boolean(tiles) });
   if (tiles) L.tileLayer(tiles, { attribution: meta("sharpeyes-tile-attribution"), maxZoom: 22 }).addTo(map);
   map.on("zoomend", () => cells && cells.eachLayer(placeLabel));
+  map.on("zoomstart movestart", () => { if (!fitting) userMoved = true; });
   new ResizeObserver(() => {
     if (!map || !container.clientWidth) return;
-    map.invalidateSize();
-    if (needsFit) fit();
+    map.invalidateSize({ pan: false });
+    if (needsFit || (cells && !userMoved)) fit();
   }).observe(container);
 }
 
 function fit() {
   if (!map.getContainer().clientWidth) { needsFit = true; return; }
   needsFit = false;
-  map.fitBounds(cells.getBounds(), { padding: [12, 12] });
+  fitting = true;
+  try { map.fitBounds(cells.getBounds(), { padding: [12, 12], animate: false }); } finally { fitting = false; }
 }
 
 function style(feature) {
@@ -134,6 +138,6 @@ export async function loadMap() {
   const features = [...collection.features].sort((a, b) => ORDER.indexOf(levelOf(a)) - ORDER.indexOf(levelOf(b)));
   const drawn = JSON.stringify(features.map((f) => [f.properties.code, f.geometry])
     .sort((a, b) => (a[0] < b[0] ? -1 : 1)));
-  if (drawn !== shape) { shape = drawn; draw(features); } else update(features);
+  if (drawn !== shape) { shape = drawn; userMoved = false; draw(features); } else update(features);
   cells.eachLayer(decorate);
 }

@@ -2,7 +2,9 @@
 // pinned npm versions): index.html loads their minified builds with <script defer> before
 // the modules run; modules import them from here like anything else.
 
-if (!window.L || !window.uPlot) throw new Error("vendored Leaflet or uPlot failed to load");
+// Missing only if the install is broken; sign-in and the other panels still work then.
+const missing = ["L", "uPlot"].filter((name) => !window[name]);
+if (missing.length) console.error(`vendored ${missing.join(" and ")} did not load: see api/static/vendor/`);
 
 export const L = window.L;
 export const uPlot = window.uPlot;

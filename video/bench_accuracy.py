@@ -4,7 +4,7 @@ Owns the accuracy measurement against exact ground truth from ``simulators.rende
 For each camera geometry, scenes are rendered in increasing density (same static scene):
 a sparse warm-up (0.1 and 0.3 persons/m²) first, as a real camera sees quiet hours before
 busy ones, so the self-calibrating methods can learn their background and scale from
-detections; then up to 6 persons/m². Each method (detect, regress, auto) and the
+detections; then up to 6 persons/m². Each method (detect, regress, heads, auto) and the
 baseline (plain HOG at native scale, feet in the zone) counts every sampled frame; the
 report gives MAE and relative error (Σ|e| / Σ truth) per band of true zone density.
 
@@ -30,6 +30,7 @@ import numpy as np
 from video.calibration import CalibrationSpec, GroundModel, from_spec
 from video.counting import AutoCounter, Counter, DetectionCounter, zone_counts
 from video.detect import nms
+from video.heads import HeadCounter
 from video.model import CountResult, Detection, Zone
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, prepare_zones
@@ -114,7 +115,7 @@ def run_geometry(index: int, camera: Any, frames: int) -> list[dict[str, Any]]:
     zones = _zones(camera, ground)
     areas = {z.zone_id: float(z.area_m2 or 0.0) for z in zones}
     methods: dict[str, Counter] = {"detect": DetectionCounter(), "regress": RegressionCounter(),
-                                   "auto": AutoCounter()}
+                                   "heads": HeadCounter(), "auto": AutoCounter()}
     baseline = plain_hog()
     rows: list[dict[str, Any]] = []
     started, t = time.monotonic(), 0.0

@@ -1,11 +1,12 @@
 """The ``Counter`` interface and its implementations' wiring: detect, regress, onnx, auto.
 
-Owns the choice of method. ``auto`` runs the cheap regression on every analysed frame and
-the HOG detector when the scene is sparse (or every ``detect_every`` frames): in sparse
-zones the detector's count is used and also teaches the regression (self-calibration from
-detections in sparse moments); in dense zones, where detectors miss the occluded, the
-regression's count is used. Without a calibration, the detector's boxes estimate the
-ground model (:func:`video.calibration.estimate_from_detections`) first.
+Owns the choice of method. ``auto`` runs the cheap regression and the head counter on
+every analysed frame and the HOG detector within a budget: in sparse zones the
+detector's count is used and also teaches the regression (self-calibration from
+detections in sparse moments); in zones the regression calls dense, where detectors miss
+the occluded and the foreground saturates, the head count is used. Without a
+calibration, the detector's boxes estimate the ground model
+(:func:`video.calibration.estimate_from_detections`) first.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import numpy as np
 
 from video.calibration import GroundModel, estimate_from_detections
 from video.detect import HogDetector
+from video.heads import HeadCounter
 from video.model import CountResult, Detection, ZoneEstimate
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, union_rows
 
-METHODS = ("auto", "detect", "regress", "onnx")
+METHODS = ("auto", "detect", "regress", "heads", "onnx")
 
 
 class Counter(Protocol):
@@ -97,16 +99,17 @@ class AutoConfig:
 
 
 class AutoCounter:
-    """Regression on every frame; a budgeted HOG detection that calibrates the regression
-    and, in sparse zones, gives the count."""
+    """Regression and heads on every frame; a budgeted HOG detection that calibrates the
+    regression and, in sparse zones, gives the count. Dense zones take the head count."""
 
     name = "auto"
 
     def __init__(self, detector: HogDetector | None = None,
                  regression: RegressionCounter | None = None,
-                 config: AutoConfig | None = None) -> None:
+                 config: AutoConfig | None = None, heads: HeadCounter | None = None) -> None:
         self.detector = detector or HogDetector()
         self.regression = regression or RegressionCounter()
+        self.heads = heads or HeadCounter()
         self.config = config or AutoConfig()
         self._frames = 0
         self._last_detect_t: float | None = None
@@ -122,8 +125,11 @@ class AutoCounter:
         if ground is None:
             return self._discover(frame, zones, t)
         size = (frame.shape[1], frame.shape[0])
+        crowded = self.regression.last_density >= self.regression.config.freeze_density
         self.regression.observe(frame, ground)
-        regressed = self.regression.estimate(zones, size)
+        regressed = self._heads_where_dense(self.regression.estimate(zones, size),
+                                            self.heads.observe(frame, ground, not crowded),
+                                            zones)
         calibrated = self._checks >= self.config.min_samples
         if not self._due(t, calibrated):
             return self._between(regressed)
@@ -132,6 +138,15 @@ class AutoCounter:
         detected = zone_counts(found, zones, 0.8, "detect")
         self._held = self._combine(regressed, detected, zones, ground, calibrated)
         return self._held
+
+    def _heads_where_dense(self, regressed: CountResult, feet: np.ndarray,
+                           zones: Sequence[ZoneGeometry]) -> CountResult:
+        """Zones the regression calls dense take the head count instead: there the
+        foreground saturates (the regression undercounts) while heads stay visible."""
+        headed = self.heads.estimate(feet, zones)
+        out = [head if reg.density is not None and reg.density >= self.config.sparse_density
+               else reg for reg, head in zip(regressed.zones, headed.zones, strict=True)]
+        return CountResult(tuple(out), regressed.method)
 
     def _between(self, regressed: CountResult) -> CountResult:
         """Between detections: a zone that the last detection counted as sparse keeps that
@@ -194,7 +209,8 @@ class AutoCounter:
         self._sparse = set()
         for reg, det, zone in zip(regressed.zones, detected.zones, zones, strict=True):
             dense = reg.density is not None and reg.density >= self.config.sparse_density
-            if calibrated and (dense or rows is None):
+            # Dense zones take the head count, which needs no calibration from detections.
+            if dense or (calibrated and rows is None):
                 out.append(reg)
                 continue
             self._sparse.add(zone.zone_id)
@@ -229,6 +245,8 @@ def build_counter(method: str, onnx_model: str | None = None) -> Counter:
         return RegressionCounter()
     if method == "auto":
         return AutoCounter()
+    if method == "heads":
+        return HeadCounter()
     if method == "onnx":
         if not onnx_model:
             raise ValueError("method onnx needs a model file")

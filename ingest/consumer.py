@@ -94,15 +94,17 @@ class IngestConsumer:
         """Contract and stateless adapter topics are shared among replicas (MQTT 5); a
         stateful adapter (one that remembers earlier messages) needs every message.
 
-        Partitioned: the exact topics of this partition's devices; replica 0 instead takes
-        the contract wildcards (its own devices included) and every adapter topic."""
+        Partitioned: the exact topics of this partition's devices; replica 0 also takes
+        every adapter topic and, with the catch-all, the contract wildcards instead of its
+        own devices' topics (the wildcards deliver those too)."""
         adapters = self.writer.adapters
         if self.plan is not None:
-            if self.plan.partition.takes_unregistered:
-                return subscriptions(self.prefix) + [f for a in adapters
-                                                     for f in a.subscriptions()] + [
-                    ready_filter(self.prefix, self.plan.partition.count)]
-            return self.plan.exact_filters()
+            partition = self.plan.partition
+            vendor = [f for a in adapters for f in a.subscriptions()]
+            if partition.takes_unregistered:
+                return subscriptions(self.prefix) + vendor + [
+                    ready_filter(self.prefix, partition.count)]
+            return self.plan.exact_filters() + (vendor if partition.takes_adapters else [])
         shared = subscriptions(self.prefix) + [
             f for a in adapters if not a.stateful for f in a.subscriptions()]
         private = [f for a in adapters if a.stateful for f in a.subscriptions()]

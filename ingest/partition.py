@@ -5,8 +5,14 @@ Each replica subscribes (plain QoS 1 subscriptions on its persistent session) to
 exact contract topics of its registered devices, so the broker needs no shared
 subscriptions (Mosquitto 2.0.11 loses QoS 1 messages on ``$share``).
 
-Replica 0 also subscribes to the contract wildcards (and to vendor adapter topics) so
-messages of unregistered devices still reach the dead-letter table or auto-registration.
+Replica 0 also subscribes to vendor adapter topics and, unless the catch-all is switched
+off, to the contract wildcards, so messages of unregistered devices still reach the
+dead-letter table or auto-registration. The catch-all costs replica 0 every message (a
+wildcard matches registered devices too, and MQTT cannot exclude topics), so two replicas
+go no faster than one while it is on. Where the broker admits only registered devices
+(ACLs generated from the registry) there are no unregistered messages to catch: switch it
+off (``SHARPEYES_INGEST_CATCH_ALL=false``) and each replica receives only its own devices.
+The rest of this note is about the catch-all.
 It does *not* subscribe to the exact topics of its own devices: the wildcard already
 delivers them, and Mosquitto delivers a message once per matching subscription, so the
 exact ones would only double its traffic. A message that reaches replica 0 through the
@@ -58,9 +64,10 @@ def batched(items: Sequence[T], size: int = SUBSCRIBE_BATCH) -> Iterator[list[T]
 class Partition:
     index: int
     count: int
+    catch_all: bool = True  # replica 0 also takes the wildcards (unregistered devices)
 
     @classmethod
-    def parse(cls, text: str) -> Partition:
+    def parse(cls, text: str, catch_all: bool = True) -> Partition:
         """``'i/n'`` with ``0 <= i < n``."""
         match = _PATTERN.match(text.strip())
         if not match:
@@ -68,11 +75,16 @@ class Partition:
         index, count = int(match[1]), int(match[2])
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"ingest partition {text!r}: need 0 <= i < n")
-        return cls(index, count)
+        return cls(index, count, catch_all)
 
     @property
     def takes_unregistered(self) -> bool:
-        """Replica 0 subscribes to the wildcards: unregistered devices and adapters."""
+        """Replica 0 with the catch-all subscribes to the contract wildcards."""
+        return self.index == 0 and self.catch_all
+
+    @property
+    def takes_adapters(self) -> bool:
+        """Vendor adapter topics carry many devices each: replica 0 takes them whole."""
         return self.index == 0
 
     def owns(self, device_id: str) -> bool:

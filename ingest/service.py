@@ -33,7 +33,8 @@ def build_consumer(
     decoder = Decoder(settings.topic_prefix, Registry(), limits)
     adapters = (build_adapters(load_adapters_config(settings.adapters_file), settings.topic_prefix)
                 if settings.adapters_file else [])
-    partition = Partition.parse(settings.ingest_partition) if settings.ingest_partition else None
+    partition = (Partition.parse(settings.ingest_partition, settings.ingest_catch_all)
+                 if settings.ingest_partition else None)
     writer = BatchWriter(database_url, decoder, instance=settings.ingest_client_id,
                          adapters=adapters)
     return IngestConsumer(

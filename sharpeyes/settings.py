@@ -72,7 +72,14 @@ class Settings(BaseSettings):
         None, pattern=r"^\d+/\d+$",
         description="'i/n': this replica takes the devices whose CRC-32 of the id modulo n is "
         "i, by subscribing to their own topics (no shared subscription needed). Replica 0 "
-        "also takes unregistered devices.",
+        "also takes unregistered devices and adapter topics.",
+    )
+    ingest_catch_all: bool = Field(
+        True, description="With partitions: replica 0 subscribes to the contract wildcards "
+        "so messages of unregistered devices still reach dead letters or auto-registration, "
+        "at the cost of receiving every message. Set false where the broker admits only "
+        "registered devices (ACLs from `sharpeyes broker acl`): then each replica receives "
+        "only its own devices' messages.",
     )
     ingest_batch_size: int = Field(2000, ge=1, description="Flush a batch at this many messages.")
     ingest_flush_seconds: float = Field(

@@ -44,8 +44,9 @@ def camera_reports(prefix: str, cameras: list[str], per_camera: int,
             for seq in range(start, start + per_camera) for camera in cameras]
 
 
-def replicas(settings: Settings, n: int) -> list[Settings]:
+def replicas(settings: Settings, n: int, catch_all: bool = True) -> list[Settings]:
     return [settings.model_copy(update={"ingest_partition": f"{i}/{n}",
+                                        "ingest_catch_all": catch_all,
                                         "ingest_client_id": f"{settings.topic_prefix}-p{i}"})
             for i in range(n)]
 
@@ -139,6 +140,31 @@ def test_two_partitions_store_everything_exactly_once(
     letters = db.execute("SELECT topic, error_kind FROM dead_letters").fetchall()
     assert letters == [(unknown[0][0], "unknown_device")] * 3
     assert consumers[0].skipped > 0 and consumers[1].skipped == 0
+
+
+def test_without_the_catch_all_each_replica_receives_only_its_own_devices(
+    settings: Settings, db: psycopg.Connection, mqtt_url: str
+) -> None:
+    """The deployed layout (the broker's ACLs admit registered devices only): no replica
+    receives, and then skips, another partition's messages."""
+    tiny_city(db)
+    register_cameras(db, CAMERAS)
+    prefix = settings.topic_prefix
+    two = replicas(settings, 2, catch_all=False)
+    with ExitStack() as stack:
+        consumers = [stack.enter_context(running_ingest(r)) for r in two]
+        for c in consumers:
+            assert all("+" not in f and "#" not in f for f in c._filters())
+        wait_until(lambda: all(c.connected.is_set() and not c._pending_subacks
+                               for c in consumers), what="both replicas subscribed")
+        sent = publish_all(mqtt_url, camera_reports(prefix, CAMERAS, 100))
+        wait_until(lambda: counter(db, "messages") >= sent, timeout=60, what="all committed")
+        consumers[0]._stop.wait(0.5)
+    own = [sum(partition_of(c, 2) == i for c in CAMERAS) * 100 for i in range(2)]
+    assert per_instance(db, "messages") == {two[i].ingest_client_id: own[i] for i in range(2)}
+    assert [c.skipped for c in consumers] == [0, 0]
+    assert db.execute("SELECT count(*), count(DISTINCT (device_id, seq)) FROM"
+                      " crowd_observations").fetchone() == (sent, sent)
 
 
 def test_a_newly_registered_device_is_picked_up_by_its_partition(

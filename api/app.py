@@ -8,10 +8,12 @@ take, a field only an admin may change) live in the routers.
 
 from __future__ import annotations
 
+import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -46,6 +48,7 @@ from api.routes.stream import StreamHub
 from api.services import Services
 from grid.actors import Role
 from sharpeyes import __version__
+from sharpeyes.settings import Settings
 
 # (router, roles admitted to every route in it; None: the router checks for itself)
 _ROUTERS: tuple[tuple[APIRouter, tuple[Role, ...] | None], ...] = (
@@ -102,16 +105,33 @@ def create_app(services: Services, *, login_limits: LoginLimits | None = None) -
         gate = [roles_gate(*roles)] if roles else []
         responses = COMMON_RESPONSES if router is not health.router else {}
         app.include_router(router, dependencies=gate, responses=responses)
-    _mount_dashboard(app)
+    _mount_dashboard(app, services.settings)
     return app
 
 
-def _mount_dashboard(app: FastAPI) -> None:
+def _mount_dashboard(app: FastAPI, settings: Settings) -> None:
     static = resources.files("api").joinpath("static")
     page = static.joinpath("index.html").read_text(encoding="utf-8")
+    page, policy = _with_tiles(page, settings.dashboard_tile_url,
+                               settings.dashboard_tile_attribution)
     app.mount("/static", _RevalidatedStatic(directory=str(static)), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> HTMLResponse:
-        return HTMLResponse(page, headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        return HTMLResponse(page, headers={"Content-Security-Policy": policy,
                                            "Cache-Control": "no-cache"})
+
+
+def _with_tiles(page: str, tile_url: str, attribution: str) -> tuple[str, str]:
+    """The page with the configured base map filled in, and a policy that lets the browser
+    load those tiles (only from that origin); unchanged when no tile server is set."""
+    if not tile_url:
+        return page, CONTENT_SECURITY_POLICY
+    parts = urlsplit(tile_url)
+    for name, value in (("sharpeyes-tile-url", tile_url),
+                        ("sharpeyes-tile-attribution", attribution)):
+        page = page.replace(f'<meta name="{name}" content="">',
+                            f'<meta name="{name}" content="{html.escape(value)}">')
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "img-src 'self'", f"img-src 'self' {parts.scheme}://{parts.netloc}")
+    return page, policy

@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("sharpeyes", description="Root of every MQTT topic of the contract.")
     api_host: str = Field("127.0.0.1", description="Address the API binds to.")
     api_port: int = Field(0, ge=0, le=65535, description="API port; 0 picks a free port.")
+    dashboard_tile_url: str = Field(
+        "", pattern=r"^(https?://[^/\s]+/\S*\{z\}\S*)?$",
+        description="Optional base map for the dashboard: a tile URL template such as "
+        "https://tiles.example.gov/{z}/{x}/{y}.png (its origin is added to the page's "
+        "Content-Security-Policy). Empty: no tiles, nothing fetched.",
+    )
+    dashboard_tile_attribution: str = Field(
+        "", max_length=300, description="Attribution text shown with the tiles.")
     ingest_client_id: str = Field(
         "sharpeyes-ingest-1", description="Fixed MQTT client id: the broker keeps its session."
     )

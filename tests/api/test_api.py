@@ -176,6 +176,26 @@ def test_dashboard_is_served_without_external_resources(client: TestClient) -> N
     assert "http://" not in page and "https://" not in page
 
 
+def test_a_configured_tile_server_is_the_only_external_origin(db_url: str) -> None:
+    tiles = "https://tiles.city.example/{z}/{x}/{y}.png"
+    settings = Settings(database_url=db_url, mqtt_url="mqtt://127.0.0.1:1",
+                        dashboard_tile_url=tiles, dashboard_tile_attribution="© City <GIS>")
+    pool = create_pool(db_url, max_size=1)
+    try:
+        with TestClient(create_app(Services(settings=settings, pool=pool,
+                                            jwt_secret="x" * 32))) as client:
+            response = client.get("/")
+    finally:
+        pool.close()
+    assert f'<meta name="sharpeyes-tile-url" content="{tiles}">' in response.text
+    assert "© City &lt;GIS&gt;" in response.text  # escaped, not markup
+    policy = response.headers["content-security-policy"]
+    assert "img-src 'self' https://tiles.city.example blob: data:" in policy
+    assert "script-src 'self';" in policy  # nothing else loosened
+    with pytest.raises(ValueError, match="dashboard_tile_url"):
+        Settings(dashboard_tile_url="javascript:alert(1)")
+
+
 def test_dead_letters_can_be_marked_for_replay(client: TestClient, db: psycopg.Connection) -> None:
     db.execute("INSERT INTO dead_letters (topic, payload, reason, error_kind) VALUES"
                " ('a', 'x', 'zone unknown', 'unknown_zone'), ('b', 'y', 'bad', 'bad_json'),"

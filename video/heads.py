@@ -15,6 +15,11 @@ Background: the same response of the empty scene (dark bollards, joints in the p
 is learned as a per-pixel running minimum while the scene is sparse and subtracted;
 it stops learning while the caller reports a crowd, so a standing crowd is not absorbed.
 
+Heads hide heads: in an oblique view a head covers the one behind it when both stand
+within a head's height of each other along the line of sight, measured on the ground as
+head height / tan(depression angle). Seen heads are corrected for that with a Boolean
+model of randomly placed people (:func:`unhide`), from the geometry alone.
+
 What it is not: a person detector. In sparse scenes it also fires on dark clothing,
 legs and bags (several blobs per person), so it overcounts below ~2 persons/m² — the
 ``auto`` method uses it only for dense zones. Identifies nobody: blobs are counted per
@@ -24,6 +29,7 @@ response, not a picture).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +56,7 @@ class HeadConfig:
     min_radius_px: float = 1.0   # heads smaller than this (native px) are not searched
     nms: float = 0.8             # suppression window, in head widths
     relax: float = 0.5           # grey levels per learning frame the background may rise
+    min_spacing_m: float = 0.3   # two head centres are never closer on the ground
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,9 @@ class HeadPlane:
         self.ground = ground
         self.to_image_h = np.column_stack([p[:, 0], p[:, 1], z * p[:, 2] + p[:, 3]])
         self.to_ground_h = np.linalg.inv(self.to_image_h)
+        centre = np.linalg.svd(p)[2][-1]
+        self.camera = centre[:3] / centre[3]          # camera position, metres
+        self.head_z = z
 
     def ground_of(self, heads: np.ndarray) -> np.ndarray:
         """Ground position (m) under each head-centre pixel; NaN where no head can be."""
@@ -95,6 +105,16 @@ class HeadPlane:
         a = self._image_of(g - [HEAD_HALF_WIDTH_M, 0.0])
         b = self._image_of(g + [HEAD_HALF_WIDTH_M, 0.0])
         return np.asarray(np.hypot(*(b - a).T) / 2.0)
+
+    def hiding_area_m2(self, ground: np.ndarray) -> np.ndarray:
+        """Ground area in front of a head at each point where another head would cover its
+        centre: a head's width times the depth over which the ray to the head centre
+        drops by a head's height (head height / tan of the ray's depression angle)."""
+        g = np.asarray(ground, dtype=float).reshape(-1, 2)
+        distance = np.hypot(*(g - self.camera[:2]).T)
+        rise = max(float(self.camera[2]) - self.head_z, 1e-3)   # camera above the heads
+        width = 2.0 * HEAD_HALF_WIDTH_M
+        return np.asarray(width * width * HEAD_ASPECT * distance / rise)
 
     def _image_of(self, g: np.ndarray) -> np.ndarray:
         hom = g @ self.to_image_h[:, :2].T + self.to_image_h[:, 2]
@@ -144,6 +164,7 @@ class HeadCounter:
         self._bands: list[HeadBand] = []
         self._key: tuple[int, ...] = ()
         self._background: dict[int, np.ndarray] = {}
+        self._hiding: dict[str, float] = {}
         self.last_heads = np.zeros((0, 2))
         self._sparse_before = True
 
@@ -164,19 +185,37 @@ class HeadCounter:
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         gray = gray.astype(np.float32)
         heads = [self._band_heads(gray, k, band, learn) for k, band in enumerate(self._bands)]
-        found = np.concatenate(heads) if heads else np.zeros((0, 2))
+        found = np.concatenate(heads) if heads else np.zeros((0, 3))
         assert self._plane is not None
-        feet = self._plane.feet_of(found) if len(found) else found
-        self.last_heads = found
-        return np.asarray(feet[np.isfinite(feet).all(axis=1)]) if len(feet) else feet
+        on_ground = self._plane.ground_of(found[:, :2])
+        ok = np.isfinite(on_ground).all(axis=1)
+        found, on_ground = found[ok], on_ground[ok]
+        keep = spaced(on_ground, found[:, 2], self.config.min_spacing_m)
+        self.last_heads = found[keep, :2]
+        return np.asarray(self._plane.ground.to_image(on_ground[keep]))
 
     def estimate(self, feet: np.ndarray, zones: Sequence[ZoneGeometry]) -> CountResult:
+        """Per-zone counts from the feet of the heads found, corrected for heads hidden
+        behind heads (:func:`unhide`)."""
         out = []
         for zone in zones:
-            n = float(zone.contains(feet).sum()) if len(feet) else 0.0
-            density = n / zone.area_m2 if zone.area_m2 else None
-            out.append(ZoneEstimate(zone.zone_id, n, density, 0.5))
+            seen = float(zone.contains(feet).sum()) if len(feet) else 0.0
+            if not zone.area_m2:
+                out.append(ZoneEstimate(zone.zone_id, seen, None, 0.3))
+                continue
+            density, hidden = unhide(seen / zone.area_m2, self._hiding_area(zone))
+            out.append(ZoneEstimate(zone.zone_id, density * zone.area_m2, density,
+                                    round(0.6 * (1.0 - hidden), 3)))
         return CountResult(tuple(out), self.name)
+
+    def _hiding_area(self, zone: ZoneGeometry) -> float:
+        """The hiding area at the zone's centre on the ground (cached per zone)."""
+        if zone.zone_id not in self._hiding:
+            assert self._plane is not None
+            centre = self._plane.ground.to_ground(zone.polygon).mean(axis=0)
+            area = self._plane.hiding_area_m2(centre)[0] if np.isfinite(centre).all() else 0.0
+            self._hiding[zone.zone_id] = float(area)
+        return self._hiding[zone.zone_id]
 
     def _ensure(self, ground: GroundModel) -> None:
         key = (id(ground), ground.width, ground.height)
@@ -184,10 +223,11 @@ class HeadCounter:
             self._plane = HeadPlane(ground)
             self._bands = plan_head_bands(self._plane, self.config)
             self._background = {}
+            self._hiding = {}
             self._key = key
 
     def _band_heads(self, gray: np.ndarray, k: int, band: HeadBand, learn: bool) -> np.ndarray:
-        """Head centres (frame pixels) in one band."""
+        """Head centres (frame pixels) in one band, with their responses: (N, 3)."""
         c = self.config
         s = band.scale
         image = cv2.resize(gray[band.top:band.bottom], None, fx=s, fy=s,
@@ -200,7 +240,7 @@ class HeadCounter:
         ys, xs = np.nonzero(peaks)
         fy, fx = ys / s + band.top, xs / s
         keep = (fy >= band.head_top) & (fy < band.head_bottom)
-        return np.column_stack([fx[keep], fy[keep]])
+        return np.column_stack([fx[keep], fy[keep], response[ys[keep], xs[keep]]])
 
     def _subtract_background(self, k: int, response: np.ndarray, learn: bool) -> np.ndarray:
         bg = self._background.get(k)
@@ -220,3 +260,45 @@ def _darkness(image: np.ndarray, c: HeadConfig) -> np.ndarray:
     around = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma * c.surround,
                               sigmaY=sigma * c.surround * HEAD_ASPECT)
     return np.asarray(around - centre)
+
+
+def unhide(seen: float, hiding_m2: float, cap: float = 1.0) -> tuple[float, float]:
+    """True density from the density of visible heads, and the fraction hidden.
+
+    People stand at random: a head is visible when no head stands in the hiding area in
+    front of it, with probability exp(-ρ·A), so seen = ρ·exp(-ρ·A). Solved for ρ ≤ cap / A
+    (Newton on ln ρ - ρ·A = ln seen, monotone from below); when even ρ·A = ``cap`` cannot
+    explain so few heads (past the maximum of seen(ρ) at ρ·A = 1, more people show fewer
+    heads and the observation cannot tell how many), the estimate is seen · e^cap.
+    """
+    if seen <= 0.0 or hiding_m2 <= 0.0:
+        return max(seen, 0.0), 0.0
+    if seen * hiding_m2 >= cap * math.exp(-cap):
+        rho = seen * math.exp(cap)
+    else:
+        rho = seen
+        for _ in range(50):
+            step = (math.log(rho) - rho * hiding_m2 - math.log(seen)) / (1.0 / rho - hiding_m2)
+            rho -= step
+            if abs(step) < 1e-9 * rho:
+                break
+    return rho, 1.0 - seen / rho
+
+
+def spaced(points: np.ndarray, scores: np.ndarray, spacing: float) -> np.ndarray:
+    """Indices of ``points`` (ground metres) kept by greedy suppression, strongest first,
+    of any point closer than ``spacing`` to a kept one. Blobs of one person (head and
+    shoulders, seen from above) fall within a body's width of each other on the ground;
+    two heads cannot."""
+    order = np.argsort(-scores)
+    cell = np.floor(points / spacing).astype(np.int64)
+    taken: dict[tuple[int, int], list[int]] = {}
+    keep: list[int] = []
+    for i in order.tolist():
+        cx, cy = int(cell[i, 0]), int(cell[i, 1])
+        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in taken.get((cx + dx, cy + dy), ())]
+        if near and np.hypot(*(points[near] - points[i]).T).min() < spacing:
+            continue
+        keep.append(i)
+        taken.setdefault((cx, cy), []).append(i)
+    return np.array(sorted(keep), dtype=np.int64)

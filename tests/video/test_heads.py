@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from video.calibration import GroundModel
 from video.counting import AutoCounter, build_counter
-from video.heads import HEAD_CENTRE, HEAD_HALF_WIDTH_M, HeadCounter, HeadPlane
+from video.heads import HEAD_CENTRE, HEAD_HALF_WIDTH_M, HeadCounter, HeadPlane, unhide
 from video.model import Zone
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, prepare_zones
@@ -65,18 +66,39 @@ def test_head_plane_maps_a_head_to_the_feet_below_it_with_a_head_sized_width() -
     assert np.isnan(plane.ground_of(np.array([[640.0, -1000.0]]))).all()   # above the horizon
 
 
-def test_heads_are_counted_per_zone_by_their_feet() -> None:
+def test_heads_are_found_per_zone_by_their_feet_and_corrected_for_hidden_ones() -> None:
     counter = HeadCounter()
     zones = _zones()
     counter.count(_paving(0), zones, GROUND)                     # the empty scene
     crowd = np.vstack([_grid(-2.5, 2.6, 8.5, 11.6, 1.0), _grid(-2.5, 2.6, 14.5, 17.6, 1.25)])
     frame = _paving(1)
     _draw_heads(frame, crowd)
-    result = counter.count(frame, zones, GROUND)
-    counts = {z.zone_id: z.count for z in result.zones}
-    assert abs(counts["near"] - 24) <= 1, counts                 # 6 × 4
-    assert abs(counts["far"] - 15) <= 1, counts                  # 5 × 3
-    assert result.zones[0].density == counts["near"] / 24.0
+    feet = counter.observe(frame, GROUND, learn=False)
+    seen = {z.zone_id: int(z.contains(feet).sum()) for z in zones}
+    assert abs(seen["near"] - 24) <= 1 and abs(seen["far"] - 15) <= 1, seen   # 6 × 4, 5 × 3
+    result = counter.estimate(feet, zones)
+    near, far = result.zones
+    assert seen["near"] < near.count < 1.2 * seen["near"]       # few hidden at 1 person/m²
+    assert near.density == near.count / 24.0
+    assert 0.0 < far.confidence < 1.0
+
+
+def test_unhide_inverts_the_boolean_model_of_hidden_heads_up_to_its_limit() -> None:
+    for rho, area in ((0.5, 0.1), (3.0, 0.2), (6.0, 0.15)):
+        seen = rho * np.exp(-rho * area)
+        estimate, hidden = unhide(seen, area)
+        assert abs(estimate - rho) < 1e-6 and abs(hidden - (1 - np.exp(-rho * area))) < 1e-6
+    # Beyond ρ·A = 1 more people show fewer heads: the estimate stops at e × seen.
+    assert unhide(1.0, 0.5)[0] == pytest.approx(np.e)
+    assert unhide(0.0, 0.3) == (0.0, 0.0)
+
+
+def test_heads_hide_more_far_away_and_under_a_low_camera() -> None:
+    plane = HeadPlane(GROUND)
+    near, far = plane.hiding_area_m2(np.array([[0.0, 8.0], [0.0, 16.0]]))
+    assert far > near > 0
+    low = HeadPlane(GroundModel.from_camera(1280, 720, 900.0, 3.0, 30.0))
+    assert low.hiding_area_m2(np.array([[0.0, 8.0]]))[0] > near
 
 
 def test_a_static_dark_blob_is_background_but_a_standing_crowd_is_not_absorbed() -> None:

@@ -8,6 +8,7 @@ answered with a 500 problem that reveals nothing internal.
     HTTPException (starlette)      → its status
     RequestValidationError         → 422, ``errors`` lists each problem and where
     grid.tasks.TaskError           → 404 / 403 / 409
+    alerts.errors.AlertsError      → its status (422s list each problem and where)
     psycopg.DataError              → 422 (a value PostgreSQL cannot take, e.g. NUL)
     psycopg.IntegrityError         → 409 (still referenced, already exists) or 422
     OverflowError                  → 422 (date arithmetic on an extreme date, say year 1)
@@ -29,6 +30,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alerts.errors import AlertsError, Invalid
 from grid.tasks import ActionNotAllowed, TaskError, TaskNotFound, TransitionConflict
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TaskError)
     async def task_error(_r: Request, exc: TaskError) -> JSONResponse:
         return problem(_TASK_STATUS.get(type(exc), 409), str(exc))
+
+    @app.exception_handler(AlertsError)
+    async def alerts_error(_r: Request, exc: AlertsError) -> JSONResponse:
+        if isinstance(exc, Invalid):
+            return problem(422, str(exc), errors=[
+                {"location": p.location, "message": p.message} for p in exc.problems])
+        return problem(exc.status, str(exc))
 
     _install_store_handlers(app)
 

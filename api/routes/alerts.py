@@ -1,8 +1,8 @@
 """Alerts as the evaluator recorded them, their event stream and acknowledgement.
 
 Everything is within the caller's scope: admins see all, centres their region subtree,
-workers their grids. :func:`alerts_problem` turns the alerts package's errors into
-problem details for this router and the rules and silences routers.
+workers their grids. The alerts package's errors become problem details in
+:mod:`api.errors`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse
 from psycopg import sql
 from pydantic import BaseModel, Field
 
 from alerts.ack import acknowledge, get_alert
-from alerts.errors import AlertsError, Invalid
 from alerts.stream import read_events
 from api.deps import ActorDep, ConnDep
 from api.errors import problem
@@ -31,14 +29,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "not your role or region"}, 404: {"description": "not found"},
     409: {"description": "conflicts with the current state"},
     422: {"description": "invalid; `errors` lists each problem and where"}}
-
-
-def alerts_problem(exc: AlertsError) -> JSONResponse:
-    """Problem details for an alerts error (422s list every problem with its location)."""
-    if isinstance(exc, Invalid):
-        return problem(422, str(exc), errors=[
-            {"location": p.location, "message": p.message} for p in exc.problems])
-    return problem(exc.status, str(exc))
 
 
 class AlertOut(BaseModel):
@@ -140,11 +130,8 @@ def alert_events(
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=ERROR_RESPONSES)
 def get_one(alert_id: int, actor: ActorDep, conn: ConnDep) -> Any:
-    try:
-        with conn.cursor() as cur:
-            return _out(get_alert(cur, alert_id, lambda a: can_see_alert(actor, a)))
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    with conn.cursor() as cur:
+        return _out(get_alert(cur, alert_id, lambda a: can_see_alert(actor, a)))
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertOut, responses=ERROR_RESPONSES)
@@ -153,9 +140,6 @@ def ack_alert(alert_id: int, actor: ActorDep, conn: ConnDep,
     """A person acknowledges an alert: it stays until resolved, but repeats stop."""
     if actor.role not in (Role.ADMIN, Role.OPERATOR, Role.WORKER):
         return problem(403, "acknowledging alerts needs the admin, operator or worker role")
-    try:
-        alert = acknowledge(conn, alert_id, actor.person_id, (body or AckIn()).note,
-                            lambda a: can_see_alert(actor, a))
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    alert = acknowledge(conn, alert_id, actor.person_id, (body or AckIn()).note,
+                        lambda a: can_see_alert(actor, a))
     return _out(alert)

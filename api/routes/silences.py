@@ -14,13 +14,12 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from alerts import silences, subscriptions
-from alerts.errors import AlertsError
 from alerts.silences import SilenceIn
 from alerts.subscriptions import WebhookIn
 from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
-from api.routes.alerts import ERROR_RESPONSES, alerts_problem
+from api.routes.alerts import ERROR_RESPONSES
 from api.routes.rules import ScopeOut
 
 router = APIRouter(prefix="/api/v1/silences", tags=["silences"])
@@ -70,70 +69,49 @@ class DeliveryOut(BaseModel):
 @router.get("", response_model=Page[SilenceOut], responses=ERROR_RESPONSES)
 def list_silences(actor: ActorDep, conn: ConnDep, page: PageDep,
                   active: Annotated[bool | None, Query()] = None) -> Any:
-    try:
-        rows, total = silences.list_silences(conn, actor, active=active, limit=page.limit,
-                                             offset=page.offset)
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    rows, total = silences.list_silences(conn, actor, active=active, limit=page.limit,
+                                         offset=page.offset)
     return Page(items=[SilenceOut(**r) for r in rows], total=total, limit=page.limit,
                 offset=page.offset)
 
 
 @router.post("", response_model=SilenceOut, status_code=201, responses=ERROR_RESPONSES)
 def create_silence(body: SilenceIn, actor: ActorDep, conn: ConnDep) -> Any:
-    try:
-        silence = silences.create_silence(conn, actor, body)
-        record(conn, actor, "silence", silence["id"], "create", None, silence)
-        return SilenceOut(**silence)
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    silence = silences.create_silence(conn, actor, body)
+    record(conn, actor, "silence", silence["id"], "create", None, silence)
+    return SilenceOut(**silence)
 
 
 @router.get("/{silence_id}", response_model=SilenceOut, responses=ERROR_RESPONSES)
 def get_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
-    try:
-        return SilenceOut(**silences.get_silence(conn, actor, silence_id))
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    return SilenceOut(**silences.get_silence(conn, actor, silence_id))
 
 
 @router.delete("/{silence_id}", response_model=SilenceOut, responses=ERROR_RESPONSES)
 def expire_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
     """End a silence now; it stays on record with who ended it."""
-    try:
-        silence = silences.expire_silence(conn, actor, silence_id)
-        record(conn, actor, "silence", silence_id, "expire", None, silence)
-        return SilenceOut(**silence)
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    silence = silences.expire_silence(conn, actor, silence_id)
+    record(conn, actor, "silence", silence_id, "expire", None, silence)
+    return SilenceOut(**silence)
 
 
 @webhooks_router.get("", response_model=list[WebhookOut], responses=ERROR_RESPONSES)
 def list_webhooks(actor: ActorDep, conn: ConnDep) -> Any:
-    try:
-        return [WebhookOut(**w) for w in subscriptions.list_webhooks(conn, actor)]
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    return [WebhookOut(**w) for w in subscriptions.list_webhooks(conn, actor)]
 
 
 @webhooks_router.post("", response_model=WebhookOut, status_code=201, responses=ERROR_RESPONSES)
 def create_webhook(body: WebhookIn, actor: ActorDep, conn: ConnDep) -> Any:
-    try:
-        webhook = subscriptions.create_webhook(conn, actor, body)
-        record(conn, actor, "webhook", webhook["id"], "create", None, webhook)
-        return WebhookOut(**webhook)
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    webhook = subscriptions.create_webhook(conn, actor, body)
+    record(conn, actor, "webhook", webhook["id"], "create", None, webhook)
+    return WebhookOut(**webhook)
 
 
 @webhooks_router.delete("/{webhook_id}", status_code=204, response_model=None,
                          responses=ERROR_RESPONSES)
 def delete_webhook(webhook_id: int, actor: ActorDep, conn: ConnDep) -> Any:
-    try:
-        subscriptions.delete_webhook(conn, actor, webhook_id)
-        record(conn, actor, "webhook", webhook_id, "delete", None, None)
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    subscriptions.delete_webhook(conn, actor, webhook_id)
+    record(conn, actor, "webhook", webhook_id, "delete", None, None)
     return Response(status_code=204)
 
 
@@ -141,8 +119,5 @@ def delete_webhook(webhook_id: int, actor: ActorDep, conn: ConnDep) -> Any:
                      responses=ERROR_RESPONSES)
 def webhook_deliveries(webhook_id: int, actor: ActorDep, conn: ConnDep,
                        limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Any:
-    try:
-        return [DeliveryOut(**d) for d in subscriptions.deliveries(conn, actor, webhook_id,
-                                                                  limit)]
-    except AlertsError as exc:
-        return alerts_problem(exc)
+    return [DeliveryOut(**d) for d in subscriptions.deliveries(conn, actor, webhook_id,
+                                                              limit)]

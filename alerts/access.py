@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from alerts.definitions import ScopeIn
-from alerts.errors import Forbidden, Invalid, Problem
+from alerts.errors import Forbidden, Invalid, NotFound, Problem
 from alerts.model import within
 from grid.actors import Actor, Role
 
@@ -66,6 +67,40 @@ class ResolvedScope:
     def columns(self) -> dict[str, str | None]:
         return {"zone_id": self.zone_id, "place_kind": self.place_kind,
                 "region_id": self.region_id, "device_id": self.device_id}
+
+
+SCOPE_COLUMNS = ("zone_id", "place_kind", "region_id", "device_id")
+
+
+def read_visible(conn: psycopg.Connection[Any], actor: Actor, query: str, what: str,
+                 **params: object) -> list[dict[str, Any]]:
+    """Rows of ``query`` (a paged list filtered by :func:`visible_sql`, with a ``total``
+    column) that ``actor`` may read; ``what`` names them in the refusal."""
+    if actor.role not in READERS:
+        raise Forbidden(f"{what} are for admins, centre operators and viewers")
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(query, {**params, **visibility_params(actor)}).fetchall()
+
+
+def total_of(rows: list[dict[str, Any]]) -> int:
+    return int(rows[0]["total"]) if rows else 0
+
+
+def only(rows: list[dict[str, Any]], what: str) -> dict[str, Any]:
+    """The one row of a lookup by id, or 404 naming ``what`` (e.g. "rule 7")."""
+    if not rows:
+        raise NotFound(f"{what} does not exist or is outside your scope")
+    return rows[0]
+
+
+def scoped_out(row: dict[str, Any], actor: Actor, fields: tuple[str, ...],
+               scope_columns: tuple[str, ...] = SCOPE_COLUMNS) -> dict[str, Any]:
+    """A stored rule, silence or period in the API's shape: ``fields``, its ``scope``,
+    and whether ``actor`` may edit it."""
+    out = {k: row[k] for k in fields}
+    out["scope"] = {k: row[k] for k in scope_columns}
+    out["editable"] = may_manage(actor, row["scope_path"])
+    return out
 
 
 def require_manager(actor: Actor, what: str = "rules") -> None:

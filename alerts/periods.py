@@ -15,16 +15,18 @@ from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alerts.access import (
-    READERS,
-    may_manage,
+    SCOPE_COLUMNS,
+    only,
+    read_visible,
     require_manager,
     resolve_scope,
     scope_path_sql,
-    visibility_params,
+    scoped_out,
+    total_of,
     visible_sql,
 )
 from alerts.definitions import ScopeIn, ordering_problems
-from alerts.errors import Forbidden, Invalid, NotFound, Problem
+from alerts.errors import Forbidden, Invalid, Problem
 from alerts.model import THRESHOLD_KINDS, RuleKind
 from grid.actors import Actor
 
@@ -65,31 +67,22 @@ class PeriodIn(BaseModel):
 
 
 def period_out(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
-    out = {k: row[k] for k in ("id", "name", "starts_at", "ends_at", "rule_id", "factor",
-                               "threshold", "clear_threshold", "created_by", "created_at",
-                               "active")}
-    out["scope"] = {k: row[k] for k in ("zone_id", "place_kind", "region_id")}
-    out["editable"] = may_manage(actor, row["scope_path"])
-    return out
+    return scoped_out(row, actor, ("id", "name", "starts_at", "ends_at", "rule_id", "factor",
+                                   "threshold", "clear_threshold", "created_by",
+                                   "created_at", "active"), SCOPE_COLUMNS[:3])
 
 
 def list_periods(conn: psycopg.Connection[Any], actor: Actor, *, active: bool | None = None,
                  limit: int = 50, offset: int = 0,
                  period_id: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    if actor.role not in READERS:
-        raise Forbidden("periods are for admins, centre operators and viewers")
-    params = {"id": period_id, "active": active, "limit": limit, "offset": offset,
-              **visibility_params(actor)}
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_LIST, params).fetchall()
-    return [period_out(r, actor) for r in rows], int(rows[0]["total"]) if rows else 0
+    rows = read_visible(conn, actor, _LIST, "periods", id=period_id, active=active,
+                        limit=limit, offset=offset)
+    return [period_out(r, actor) for r in rows], total_of(rows)
 
 
 def get_period(conn: psycopg.Connection[Any], actor: Actor, period_id: int) -> dict[str, Any]:
-    rows, _ = list_periods(conn, actor, period_id=period_id, limit=1)
-    if not rows:
-        raise NotFound(f"period {period_id} does not exist or is outside your scope")
-    return rows[0]
+    return only(list_periods(conn, actor, period_id=period_id, limit=1)[0],
+                f"period {period_id}")
 
 
 def create_period(conn: psycopg.Connection[Any], actor: Actor, body: PeriodIn) -> dict[str, Any]:

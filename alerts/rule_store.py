@@ -15,16 +15,18 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from alerts.access import (
-    READERS,
-    may_manage,
+    SCOPE_COLUMNS,
+    only,
+    read_visible,
     require_manager,
     resolve_scope,
     scope_path_sql,
-    visibility_params,
+    scoped_out,
+    total_of,
     visible_sql,
 )
 from alerts.definitions import RuleIn, RulePatch, ScopeIn, check_rule, problems_of
-from alerts.errors import Conflict, Forbidden, Invalid, NotFound, Problem
+from alerts.errors import Conflict, Forbidden, Invalid, Problem
 from alerts.model import RuleKind
 from grid.actors import Actor
 
@@ -47,31 +49,21 @@ _COLUMNS = ("name", "kind", "zone_id", "place_kind", "region_id", "device_id", "
 
 def rule_out(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """A stored rule in the API's shape (the same shape it is created with)."""
-    out = {k: row[k] for k in ("id", "created_by", "created_at", "updated_at", *_COLUMNS)
-           if k not in ("zone_id", "place_kind", "region_id", "device_id")}
-    out["scope"] = {k: row[k] for k in ("zone_id", "place_kind", "region_id", "device_id")}
-    out["editable"] = may_manage(actor, row["scope_path"])
-    return out
+    return scoped_out(row, actor, tuple(k for k in ("id", "created_by", "created_at",
+                                                    "updated_at", *_COLUMNS)
+                                        if k not in SCOPE_COLUMNS))
 
 
 def list_rules(conn: psycopg.Connection[Any], actor: Actor, *, kind: str | None = None,
                limit: int = 50, offset: int = 0,
                rule_id: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    if actor.role not in READERS:
-        raise Forbidden("rules are for admins, centre operators and viewers")
-    params = {"id": rule_id, "kind": kind, "limit": limit, "offset": offset,
-              **visibility_params(actor)}
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_RULES, params).fetchall()
-    total = int(rows[0]["total"]) if rows else 0
-    return [rule_out(r, actor) for r in rows], total
+    rows = read_visible(conn, actor, _RULES, "rules", id=rule_id, kind=kind, limit=limit,
+                        offset=offset)
+    return [rule_out(r, actor) for r in rows], total_of(rows)
 
 
 def get_rule(conn: psycopg.Connection[Any], actor: Actor, rule_id: int) -> dict[str, Any]:
-    rows, _ = list_rules(conn, actor, rule_id=rule_id, limit=1)
-    if not rows:
-        raise NotFound(f"rule {rule_id} does not exist or is outside your scope")
-    return rows[0]
+    return only(list_rules(conn, actor, rule_id=rule_id, limit=1)[0], f"rule {rule_id}")
 
 
 def create_rule(conn: psycopg.Connection[Any], actor: Actor, rule: RuleIn) -> dict[str, Any]:

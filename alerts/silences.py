@@ -15,16 +15,17 @@ from psycopg.rows import dict_row
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alerts.access import (
-    READERS,
-    may_manage,
+    only,
+    read_visible,
     require_manager,
     resolve_scope,
     scope_path_sql,
-    visibility_params,
+    scoped_out,
+    total_of,
     visible_sql,
 )
 from alerts.definitions import ScopeIn
-from alerts.errors import Conflict, Forbidden, Invalid, NotFound, Problem
+from alerts.errors import Conflict, Forbidden, Invalid, Problem
 from grid.actors import Actor
 
 MAX_SILENCE = timedelta(days=90)
@@ -64,31 +65,22 @@ class SilenceIn(BaseModel):
 
 
 def silence_out(row: dict[str, Any], actor: Actor) -> dict[str, Any]:
-    out = {k: row[k] for k in ("id", "kind", "rule_id", "starts_at", "ends_at", "reason",
-                               "created_by", "created_at", "expired_at", "expired_by",
-                               "active")}
-    out["scope"] = {k: row[k] for k in ("zone_id", "place_kind", "region_id", "device_id")}
-    out["editable"] = may_manage(actor, row["scope_path"])
-    return out
+    return scoped_out(row, actor, ("id", "kind", "rule_id", "starts_at", "ends_at", "reason",
+                                   "created_by", "created_at", "expired_at", "expired_by",
+                                   "active"))
 
 
 def list_silences(conn: psycopg.Connection[Any], actor: Actor, *, active: bool | None = None,
                   limit: int = 50, offset: int = 0,
                   silence_id: int | None = None) -> tuple[list[dict[str, Any]], int]:
-    if actor.role not in READERS:
-        raise Forbidden("silences are for admins, centre operators and viewers")
-    params = {"id": silence_id, "active": active, "limit": limit, "offset": offset,
-              **visibility_params(actor)}
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(_LIST, params).fetchall()
-    return [silence_out(r, actor) for r in rows], int(rows[0]["total"]) if rows else 0
+    rows = read_visible(conn, actor, _LIST, "silences", id=silence_id, active=active,
+                        limit=limit, offset=offset)
+    return [silence_out(r, actor) for r in rows], total_of(rows)
 
 
 def get_silence(conn: psycopg.Connection[Any], actor: Actor, silence_id: int) -> dict[str, Any]:
-    rows, _ = list_silences(conn, actor, silence_id=silence_id, limit=1)
-    if not rows:
-        raise NotFound(f"silence {silence_id} does not exist or is outside your scope")
-    return rows[0]
+    return only(list_silences(conn, actor, silence_id=silence_id, limit=1)[0],
+                f"silence {silence_id}")
 
 
 def create_silence(conn: psycopg.Connection[Any], actor: Actor,

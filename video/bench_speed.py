@@ -4,8 +4,8 @@ Owns the decoding-cost measurement. A synthetic 720p 25 fps H.264 clip (1 s GOP,
 cameras send by default) is encoded with PyAV, then each way of reading it is timed in
 CPU seconds of the process, decoder threads included (robust to other load): naive
 OpenCV reading and converting every frame (the baseline), OpenCV grab-without-retrieve, PyAV
-keyframe-only, and the whole pipeline (keyframes + health + regression counting, and
-+ detection) at 1 Hz. Streams per core = media seconds / CPU seconds.
+keyframe-only, and the whole pipeline (keyframes + health + regression counting, head
+counting, and + detection) at 1 Hz. Streams per core = media seconds / CPU seconds.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def run_speed_bench(seconds: float = 20.0) -> dict[str, Any]:
             "opencv_grab_skip_1hz": lambda: _drain(OpenCvSource(str(path), 1.0), None),
             "pyav_keyframes_1hz": lambda: _drain(KeyframeSource(str(path), 1.0), None),
             "pipeline_regress_1hz": lambda: _pipeline(path, "regress"),
+            "pipeline_heads_1hz": lambda: _pipeline(path, "heads"),
             "pipeline_auto_warmup_1hz": lambda: _pipeline(path, "auto"),
             "pipeline_auto_steady_1hz": lambda: _pipeline(path, "auto", steady=True),
         }

@@ -90,6 +90,8 @@ class ScaleEstimator:
 @dataclass(frozen=True, slots=True)
 class AutoConfig:
     sparse_density: float = 0.5      # persons/m²: below it detection is trusted
+    dense_heads: float = 4.0         # heads/m² above which a zone is dense whatever the
+                                     # regression says (its foreground can miss a crowd)
     detect_interval_s: float = 10.0  # at most one HOG pass per camera this often (media time)
     warmup_interval_s: float = 2.0   # ... until the regression has calibrated
     warmup_detections: int = 30      # ... but for no more passes than this
@@ -125,11 +127,11 @@ class AutoCounter:
         if ground is None:
             return self._discover(frame, zones, t)
         size = (frame.shape[1], frame.shape[0])
+        # Both backgrounds learn only while the scene is quiet (the regression's reading).
         crowded = self.regression.last_density >= self.regression.config.freeze_density
         self.regression.observe(frame, ground)
-        regressed = self._heads_where_dense(self.regression.estimate(zones, size),
-                                            self.heads.observe(frame, ground, not crowded),
-                                            zones)
+        feet = self.heads.observe(frame, ground, not crowded, self.heads.head_rows(zones, ground))
+        regressed = self._heads_where_dense(self.regression.estimate(zones, size), feet, zones)
         calibrated = self._checks >= self.config.min_samples
         if not self._due(t, calibrated):
             return self._between(regressed)
@@ -144,9 +146,14 @@ class AutoCounter:
         """Zones the regression calls dense take the head count instead: there the
         foreground saturates (the regression undercounts) while heads stay visible."""
         headed = self.heads.estimate(feet, zones)
-        out = [head if reg.density is not None and reg.density >= self.config.sparse_density
-               else reg for reg, head in zip(regressed.zones, headed.zones, strict=True)]
+        out = [head if self._dense(reg, head) else reg
+               for reg, head in zip(regressed.zones, headed.zones, strict=True)]
         return CountResult(tuple(out), regressed.method)
+
+    def _dense(self, regressed: ZoneEstimate, headed: ZoneEstimate) -> bool:
+        c = self.config
+        return ((regressed.density is not None and regressed.density >= c.sparse_density)
+                or (headed.density is not None and headed.density >= c.dense_heads))
 
     def _between(self, regressed: CountResult) -> CountResult:
         """Between detections: a zone that the last detection counted as sparse keeps that

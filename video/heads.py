@@ -38,7 +38,7 @@ import numpy as np
 
 from video.calibration import GroundModel
 from video.model import CountResult, ZoneEstimate
-from video.zones import ZoneGeometry
+from video.zones import ZoneGeometry, union_rows
 
 HEAD_CENTRE = 0.93          # head centre height / body height (head radius ≈ 0.07 h)
 HEAD_HALF_WIDTH_M = 0.095   # half the width of an adult head
@@ -173,18 +173,31 @@ class HeadCounter:
         """Heads per zone; the background learns while every zone reads sparse."""
         if ground is None:
             raise ValueError("head counting needs a ground model (calibration or estimated)")
-        result = self.estimate(self.observe(frame, ground, self._sparse_before), zones)
+        rows = self.head_rows(zones, ground)
+        result = self.estimate(self.observe(frame, ground, self._sparse_before, rows), zones)
         # Its own reading overcounts sparse scenes (several blobs per person): "sparse"
         # is below 2 blobs per m².
         self._sparse_before = all(z.density is None or z.density < 2.0 for z in result.zones)
         return result
 
-    def observe(self, frame: np.ndarray, ground: GroundModel, learn: bool) -> np.ndarray:
-        """Feet pixels of the heads found in ``frame``; ``learn``: update the background."""
+    @staticmethod
+    def head_rows(zones: Sequence[ZoneGeometry], ground: GroundModel) -> tuple[int, int]:
+        """Frame rows where the heads of people standing in ``zones`` can appear: from a
+        person's height above the zones' top row down to their bottom row."""
+        top, bottom = union_rows(zones, ground.height)
+        tall = float(ground.person_height_px(np.array([[ground.width / 2.0, float(top)]]))[0])
+        return max(0, int(top - 1.1 * tall)), bottom
+
+    def observe(self, frame: np.ndarray, ground: GroundModel, learn: bool,
+                rows: tuple[int, int] | None = None) -> np.ndarray:
+        """Feet pixels of the heads found in ``frame`` (head centres within ``rows``, default
+        all); ``learn``: update the background."""
         self._ensure(ground)
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         gray = gray.astype(np.float32)
-        heads = [self._band_heads(gray, k, band, learn) for k, band in enumerate(self._bands)]
+        lo, hi = rows or (0, ground.height)
+        heads = [self._band_heads(gray, k, band, learn) for k, band in enumerate(self._bands)
+                 if band.head_bottom > lo and band.head_top < hi]
         found = np.concatenate(heads) if heads else np.zeros((0, 3))
         assert self._plane is not None
         on_ground = self._plane.ground_of(found[:, :2])

@@ -4,14 +4,16 @@ head count in dense zones of a rendered crowd."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import pytest
 
 from video.calibration import GroundModel
-from video.counting import AutoCounter, build_counter
+from video.counting import AutoConfig, AutoCounter, build_counter
 from video.heads import HEAD_CENTRE, HEAD_HALF_WIDTH_M, HeadCounter, HeadPlane, unhide
-from video.model import Zone
+from video.model import CountResult, Zone, ZoneEstimate
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, prepare_zones
 
@@ -144,3 +146,37 @@ def test_auto_counts_a_dense_rendered_crowd_far_better_than_the_regression() -> 
     regress_error = np.abs([z.count for z in regressed.zones] - true).sum() / true.sum()
     assert true.sum() > 100
     assert auto_error < 0.45 and auto_error < 0.7 * regress_error, (auto_error, regress_error)
+
+
+def test_only_rows_where_people_standing_in_the_zones_show_their_heads_are_searched() -> None:
+    near = _zones()[:1]
+    lo, hi = HeadCounter.head_rows(near, GROUND)
+    heads = GROUND.project(np.array([[0.0, 12.0, 1.58], [0.0, 8.0, 1.58], [0.0, 17.0, 1.58]]))
+    assert lo <= heads[0, 1] < hi and lo <= heads[1, 1] < hi and heads[2, 1] < lo
+    frame = _paving(1)
+    _draw_heads(frame, _grid(-2.5, 2.6, 14.5, 17.6, 1.25))     # people in the far zone only
+    counter = HeadCounter()
+    counter.observe(_paving(0), GROUND, learn=True)
+    assert len(counter.observe(frame, GROUND, learn=False)) >= 14
+    assert len(counter.observe(frame, GROUND, learn=False, rows=(lo, hi))) == 0
+
+
+class _BlindRegression(RegressionCounter):
+    """A regression whose foreground missed the crowd (e.g. labelled it shadow)."""
+
+    def estimate(self, zones: Sequence[ZoneGeometry], frame_size: tuple[int, int]
+                 ) -> CountResult:
+        return CountResult(tuple(ZoneEstimate(z.zone_id, 1.0, 1.0 / (z.area_m2 or 1.0), 0.5)
+                                 for z in zones), self.name)
+
+
+def test_auto_takes_the_head_count_where_heads_are_dense_even_if_the_regression_is_blind(
+        ) -> None:
+    zones = _zones()
+    auto = AutoCounter(regression=_BlindRegression())
+    auto.count(_paving(0), zones, GROUND, 0.0)
+    frame = _paving(1)
+    _draw_heads(frame, _grid(-2.8, 2.9, 8.2, 11.9, 0.45))        # ~5 people/m², near zone
+    near = auto.count(frame, zones, GROUND, 2.0).zones[0]
+    assert near.density is not None and near.density >= AutoConfig().dense_heads
+    assert near.count > 80

@@ -23,6 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from grid.tasks import OPEN_STATES
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set (by api.workers) when several API processes write their samples to files there."""
+
 INGEST_COUNTERS = {
     "ingest_messages_total": "MQTT messages committed (stored or dead-lettered)",
     "ingest_rows_written_total": "Time-series rows written",

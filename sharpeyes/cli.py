@@ -93,6 +93,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         wait_for_database(rt.database_url, rt.stop)
         rt.migrate()
+        if args.target == "api" and settings.api_workers > 1:
+            from api.workers import serve_api_workers
+
+            rt.close()  # the workers build their own; uvicorn handles the signals
+            serve_api_workers(settings)
+            return 0
         api = start(rt, SERVE_TARGETS[args.target])
         if api is not None:
             logging.getLogger(__name__).info("API listening on %s", api.url)

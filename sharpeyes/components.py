@@ -89,7 +89,9 @@ def start_scheduler(rt: Runtime) -> None:
     rt.spawn("scheduler", lambda stop: run_scheduler(rt.database_url, jobs, stop))
 
 
-def start_api(rt: Runtime) -> ApiServer:
+def api_services(rt: Runtime) -> Services:
+    """What the API needs from this process: a pool, the publisher, probes of the broker
+    and of the components running beside it."""
     pool = create_pool(rt.database_url, max_size=8, name="api")
     rt.on_close(pool.close)
     with pool.connection() as conn:
@@ -97,10 +99,12 @@ def start_api(rt: Runtime) -> ApiServer:
     probes = {"mqtt": rt.broker_probe}
     probes.update({name: rt.component_probe(name) for name in COMPONENTS
                    if name in rt.components()})
-    publisher = rt.publisher()
-    services = Services(settings=rt.settings, pool=pool, jwt_secret=rt.settings.token_secret(),
-                        timescale=timescale, probes=probes, publisher=publisher)
-    server = ApiServer(services, rt.settings.api_host, rt.settings.api_port)
+    return Services(settings=rt.settings, pool=pool, jwt_secret=rt.settings.token_secret(),
+                    timescale=timescale, probes=probes, publisher=rt.publisher())
+
+
+def start_api(rt: Runtime) -> ApiServer:
+    server = ApiServer(api_services(rt), rt.settings.api_host, rt.settings.api_port)
     server.start()
     if not server.wait_started():
         raise RuntimeError("the API server did not start")

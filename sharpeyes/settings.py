@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     topic_prefix: str = Field("sharpeyes", description="Root of every MQTT topic of the contract.")
     api_host: str = Field("127.0.0.1", description="Address the API binds to.")
     api_port: int = Field(0, ge=0, le=65535, description="API port; 0 picks a free port.")
+    api_workers: int = Field(
+        1, ge=1, le=64, description="API worker processes for `sharpeyes serve api` (one "
+        "process uses one core); they share one listening socket.",
+    )
     dashboard_tile_url: str = Field(
         "", pattern=r"^(https?://[^/\s]+/\S*\{z\}\S*)?$",
         description="Optional base map for the dashboard: a tile URL template such as "

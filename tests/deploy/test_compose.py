@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from tests.deploy.conftest import (
     MissingVariable,
     interpolate,
 )
+from tests.helpers import wait_until
 
 ONE_SHOT = {"migrate", "broker-acl"}
 # Style rules whose order (alphabetical keys and services) would hide the start-up order
@@ -237,7 +239,8 @@ def _healthcheck() -> Any:
     return module
 
 
-def test_healthcheck_sees_established_connections(db_url: str) -> None:
+def test_healthcheck_sees_established_connections(db_url: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import psycopg
 
     healthcheck = _healthcheck()
@@ -245,7 +248,19 @@ def test_healthcheck_sees_established_connections(db_url: str) -> None:
     with psycopg.connect(db_url):
         assert port in healthcheck._established_remote_ports()
     assert healthcheck.main(["healthcheck.py", "bogus"]) == 2
-    # No `sharpeyes serve ingest` runs in this test process: unhealthy, and says why.
+    # It finds the serving process by its command line (in a container, the only one).
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             "serve", "probe-target"])
+    try:
+        wait_until(lambda: healthcheck._serving("probe-target"), timeout=10,
+                   what="the probe to see the process")
+    finally:
+        fake.kill()
+        fake.wait()
+    assert not healthcheck._serving("probe-target")
+    # No serving process: unhealthy, and says why. (This machine may run other
+    # `serve ingest` processes, which a container would not show the probe.)
+    monkeypatch.setattr(healthcheck, "_serving", lambda _target: False)
     assert "no `sharpeyes serve ingest`" in healthcheck.check_process("ingest")
 
 

@@ -125,8 +125,9 @@ class Settings(BaseSettings):
     )
     video_rate_hz: float = Field(1.0, gt=0, le=10, description="Analyses per second per camera.")
     video_method: str = Field(
-        "auto", pattern="^(auto|detect|regress|onnx)$",
-        description="Counting method: auto (by scene density), detect (HOG), regress, onnx.",
+        "auto", pattern="^(auto|detect|regress|heads|onnx)$",
+        description="Counting method: auto (by scene density), detect (HOG), regress, heads "
+        "(perspective-scaled head blobs, for dense crowds), onnx.",
     )
     alert_interval_seconds: float = Field(1.0, gt=0, description="Alert evaluation period.")
     stale_after_seconds: float = Field(

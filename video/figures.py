@@ -16,9 +16,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from video.bench_accuracy import DENSITIES, WARMUP, _clip, _zones, calibration_for, plain_hog
+from video.bench_accuracy import (
+    DENSITIES,
+    SECONDS_APART,
+    WARMUP,
+    _clip,
+    _zones,
+    calibration_for,
+    plain_hog,
+)
 from video.calibration import CalibrationSpec, from_spec
-from video.counting import DetectionCounter, zone_counts
+from video.counting import AutoCounter, DetectionCounter, zone_counts
 from video.heatmap import HeatmapWindows, render_occupancy
 from video.model import Zone
 from video.regress import RegressionCounter
@@ -69,22 +77,27 @@ def synthetic_dense(out: Path, geometry: int = 0, density: float = 4.2) -> None:
     camera = standard_geometries()[geometry]
     ground = from_spec(calibration_for(camera), camera.width, camera.height)
     zones = _zones(camera, ground)
-    regression = RegressionCounter()
+    regression, auto = RegressionCounter(), AutoCounter()
     last: tuple[np.ndarray, dict[str, int]] | None = None
     sequence = (*WARMUP, *((d, 3) for d in DENSITIES if d <= density))   # as the full bench
+    t = 0.0
     for d, n in sequence:
         for last in _clip(camera, geometry, d, n):
+            t += SECONDS_APART  # media time, as the bench paces auto's detections
             regression.observe(last[0], ground)
+            counted = auto.count(last[0], zones, ground, t)
     assert last is not None
     frame, truth = last
     regressed = regression.estimate(zones, (camera.width, camera.height))
     plain = zone_counts(plain_hog()(frame), zones, 0.5, "plain_hog")
     image = frame.copy()
-    for zone, reg, hog in zip(zones, regressed.zones, plain.zones, strict=True):
+    for zone, reg, hog, best in zip(zones, regressed.zones, plain.zones, counted.zones,
+                                    strict=True):
         cv2.polylines(image, [zone.polygon.astype(np.int32)], True, (0, 255, 0), 3)
         x, y = zone.polygon.min(axis=0).astype(int)
-        _text(image, f"{zone.zone_id}: true {truth[zone.zone_id]}  regress {reg.count:.0f}"
-                     f"  plain HOG {hog.count:.0f}", (int(x), int(y) - 10), 0.9)
+        _text(image, f"{zone.zone_id}: true {truth[zone.zone_id]}  auto {best.count:.0f}"
+                     f"  regress {reg.count:.0f}  plain HOG {hog.count:.0f}",
+              (int(x), int(y) - 10), 0.9)
     cv2.imwrite(str(out / "video_synthetic_dense.png"),
                 cv2.resize(image, (800, 450), interpolation=cv2.INTER_AREA))
 

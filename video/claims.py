@@ -8,6 +8,11 @@ shards only once they have stayed unclaimed for ``takeover_after`` seconds (seen
 consecutive rounds spanning that time; a probe that is not yet overdue is released at
 once), so a starting peer claims its own shard first. When an analyser stops, or its
 session dies, its locks vanish with the session and its peers take the cameras over.
+
+Each analyser's session also holds a presence lock ``(PRESENCE_CLASS, shard index)``. A
+camera taken over is handed back as soon as its own shard's analyser is present again:
+the peer stops analysing it and unlocks it, and the owner claims it on its next round (a
+gap of at most one claim interval; never two analysers at once).
 """
 
 from __future__ import annotations
@@ -20,6 +25,11 @@ from dataclasses import dataclass, field
 import psycopg
 
 CLAIM_CLASS = 0x5E05  # classid of camera claims; objid is the camera's signed CRC-32
+PRESENCE_CLASS = 0x5E06  # classid of "the analyser of shard <objid> is running"
+
+_PRESENT = ("SELECT l.objid::int FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = %s AND l.objsubid = 2"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
 
 
 def claim_key(device_id: str) -> tuple[int, int]:
@@ -31,7 +41,7 @@ def claim_key(device_id: str) -> tuple[int, int]:
 @dataclass(slots=True)
 class ClaimRound:
     claimed: list[str] = field(default_factory=list)   # newly locked: start analysing
-    released: list[str] = field(default_factory=list)  # gone from the registry: stop
+    released: list[str] = field(default_factory=list)  # gone, or handed back: stop, unlock
 
 
 class Claims:
@@ -51,6 +61,7 @@ class Claims:
         self.clock = clock
         self.held: set[str] = set()
         self._free_since: dict[str, float] = {}
+        self._present = False  # whether this session holds its shard's presence lock
 
     def _try_lock(self, device_id: str) -> bool:
         row = self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
@@ -66,7 +77,8 @@ class Claims:
         """One claim round over the registry's cameras (raises ``psycopg.Error`` if the
         session is gone; then every claim is lost)."""
         ids = sorted(set(camera_ids))
-        out = ClaimRound(released=sorted(self.held - set(ids)))
+        self._announce_presence()
+        out = ClaimRound(released=sorted((self.held - set(ids)) | self._owners_back()))
         now = self.clock()
         own = [c for c in ids if self.shard_of(c) == self.shard_index]
         for device_id in own:
@@ -90,7 +102,24 @@ class Claims:
             del self._free_since[device_id]
         return out
 
+    def _announce_presence(self) -> None:
+        if not self._present:
+            row = self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                    (PRESENCE_CLASS, self.shard_index)).fetchone()
+            # False: another analyser runs with this shard index (a misconfiguration); this
+            # one still works, it just cannot be handed cameras back.
+            self._present = bool(row and row[0])
+
+    def _owners_back(self) -> set[str]:
+        """Cameras taken over whose own shard's analyser is running again."""
+        foreign = {c for c in self.held if self.shard_of(c) != self.shard_index}
+        if not foreign:
+            return set()
+        present = {int(r[0]) for r in self.conn.execute(_PRESENT, (PRESENCE_CLASS,))}
+        return {c for c in foreign if self.shard_of(c) in present}
+
     def forget(self) -> None:
         """The session is gone, and every lock with it."""
         self.held.clear()
         self._free_since.clear()
+        self._present = False

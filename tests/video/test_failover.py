@@ -1,4 +1,5 @@
-"""Two video analysers split the cameras; when one stops, the other takes its cameras over.
+"""Two video analysers split the cameras; when one stops, the other takes its cameras over,
+and hands them back when it returns.
 
 Real PostgreSQL (advisory-lock claims) and a real broker; no camera is ever analysed by
 both analysers at once (sampled from the worker threads and from ``pg_locks``).
@@ -73,7 +74,7 @@ class _Sampler(threading.Thread):
                                         + [len(h) for h in _holders(conn).values()])
 
 
-def test_two_analysers_split_cameras_and_take_over_a_stopped_one(
+def test_two_analysers_split_cameras_take_over_a_stopped_one_and_hand_back(
         db: psycopg.Connection, db_url: str, settings: Settings, mqtt_url: str,
         topic_prefix: str, tmp_path: Path) -> None:
     assert [shard_of(c, 2) for c in CAMERAS] == [0, 1]
@@ -112,6 +113,20 @@ def test_two_analysers_split_cameras_and_take_over_a_stopped_one(
                    timeout=10, what="both cameras reporting again after the takeover")
         assert _holders(db) == {"CAM-A": ["sharpeyes-video-0/2"],
                                 "CAM-D": ["sharpeyes-video-0/2"]}
+
+        # Analyser 1 returns: analyser 0 hands CAM-D back (never both at once).
+        stops[1] = threading.Event()
+        analysers[1] = threading.Thread(target=run_video,
+                                        args=(settings, db_url, mqtt_url, stops[1], 1, 2,
+                                              options),
+                                        kwargs={"claim_interval": 0.5, "takeover_after": 1.0})
+        analysers[1].start()
+        wait_until(lambda: _holders(db)["CAM-D"] == ["sharpeyes-video-1/2"], timeout=10,
+                   what="CAM-D handed back to analyser 1")
+        back_at = time.monotonic()
+        wait_until(lambda: {c for t, c, _ in reports if t > back_at} >= set(CAMERAS),
+                   timeout=10, what="both cameras reporting after the hand-back")
+        assert _holders(db)["CAM-A"] == ["sharpeyes-video-0/2"]
     finally:
         for stop in stops:
             stop.set()

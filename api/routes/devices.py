@@ -45,6 +45,18 @@ def registry_scope(actor: Actor, path: str = "r.path") -> tuple[sql.Composable, 
             .format(c=column), {"scope_path": actor.region_path})
 
 
+def visible_row(conn: ConnDep, actor: Actor, select: str, key: str, value: str,
+                what: str) -> dict[str, Any]:
+    """The row of ``select`` (a registry query with a ``{scope}`` condition) whose
+    ``key`` column is ``value``, or 404 naming ``what``, also when it is out of scope."""
+    scope, params = registry_scope(actor)
+    row = conn.execute(sql.SQL(select + f" AND {key} = %(id)s").format(scope=scope),
+                       {**params, "id": value}).fetchone()
+    if row is None:
+        raise HTTPException(404, f"{what} {value} does not exist or is outside your scope")
+    return dict(row)
+
+
 class _Placement(BaseModel):
     place_id: str | None = Field(None, pattern=_ID, description="The place it watches.")
     grid_code: str | None = Field(None, pattern=_ID, description="Its grid, if not its place's.")
@@ -139,12 +151,7 @@ def _out(row: dict[str, Any]) -> DeviceOut:
 
 
 def _visible(conn: ConnDep, actor: Actor, device_id: str) -> dict[str, Any]:
-    scope, params = registry_scope(actor)
-    row = conn.execute(sql.SQL(_SELECT + " AND d.id = %(id)s").format(scope=scope),
-                       {**params, "id": device_id}).fetchone()
-    if row is None:
-        raise HTTPException(404, f"device {device_id} does not exist or is outside your scope")
-    return dict(row)
+    return visible_row(conn, actor, _SELECT, "d.id", device_id, "device")
 
 
 @router.get("", response_model=Page[DeviceOut])

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from api.audit import record
 from api.deps import REGISTRY_WRITERS, WATCHERS, ActorDep, ConnDep, ServicesDep, roles_gate
 from api.pagination import Page, PageDep
-from api.routes.devices import check_placement, registry_scope
+from api.routes.devices import check_placement, registry_scope, visible_row
 from api.scope import region_scope
 from contracts.levels import level_of
 from contracts.payloads import MAX_DENSITY
@@ -121,12 +121,7 @@ def _out(row: dict[str, Any]) -> ZoneOut:
 
 
 def _visible(conn: ConnDep, actor: Actor, zone_id: str) -> dict[str, Any]:
-    scope, params = registry_scope(actor)
-    row = conn.execute(sql.SQL(_SELECT + " AND z.id = %(id)s").format(scope=scope),
-                       {**params, "id": zone_id}).fetchone()
-    if row is None:
-        raise HTTPException(404, f"zone {zone_id} does not exist or is outside your scope")
-    return dict(row)
+    return visible_row(conn, actor, _SELECT, "z.id", zone_id, "zone")
 
 
 @router.get("", response_model=Page[ZoneOut])

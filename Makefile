@@ -18,6 +18,8 @@ demo: $(STAMP)
 	$(BIN)/sharpeyes demo $(DEMO_ARGS)
 
 test: $(STAMP)
+	@command -v chromium >/dev/null || $(BIN)/python -m playwright install chromium >/dev/null 2>&1 \
+		|| echo "note: no Chromium found or downloadable; the dashboard's browser test will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 vendor:  ## re-copy the pinned front-end packages into api/static/vendor (needs npm)

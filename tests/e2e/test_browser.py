@@ -29,8 +29,23 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-if not CHROMIUM.exists() and shutil.which("chromium") is None:
-    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
+
+
+def _chromium() -> str | None:
+    """Debian's chromium, else the Chromium Playwright downloaded (``make test`` fetches it
+    where the machine can reach Playwright's download site)."""
+    found = CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")
+    if found:
+        return str(found)
+    with sync_api.sync_playwright() as playwright:
+        downloaded = Path(playwright.chromium.executable_path)
+    return str(downloaded) if downloaded.exists() else None
+
+
+EXECUTABLE = _chromium()
+if EXECUTABLE is None:
+    pytest.skip("no Chromium: install Debian's chromium (/usr/bin/chromium) or run "
+                "`.venv/bin/python -m playwright install chromium`", allow_module_level=True)
 
 Page = Any  # playwright.sync_api.Page; typed loosely since playwright is optional
 
@@ -45,9 +60,7 @@ def system(settings: Settings, db: psycopg.Connection) -> Iterator[tuple[Runtime
 @pytest.fixture
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium")),
-            args=ARGS)
+        chromium = playwright.chromium.launch(executable_path=EXECUTABLE, args=ARGS)
         try:
             yield chromium
         finally:

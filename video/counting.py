@@ -3,7 +3,9 @@
 Owns the choice of method. ``auto`` runs the cheap regression and the head counter on
 every analysed frame and the HOG detector within a budget: in sparse zones the
 detector's count is used and also teaches the regression (self-calibration from
-detections in sparse moments); in zones the regression calls dense, where detectors miss
+detections in sparse moments) — unless the zone's foreground mass, divided by the mass
+of one isolated detected person (:mod:`video.mass`), says clearly more people stand
+there than were detected; in zones the regression calls dense, where detectors miss
 the occluded and the foreground saturates, the head count is used. Without a
 calibration, the detector's boxes estimate the ground model
 (:func:`video.calibration.estimate_from_detections`) first.
@@ -20,6 +22,7 @@ import numpy as np
 from video.calibration import GroundModel, estimate_from_detections
 from video.detect import HogDetector
 from video.heads import HeadCounter
+from video.mass import ForegroundMass
 from video.model import CountResult, Detection, ZoneEstimate
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, union_rows
@@ -96,22 +99,29 @@ class AutoConfig:
     warmup_interval_s: float = 2.0   # ... until the regression has calibrated
     warmup_detections: int = 30      # ... but for no more passes than this
     detect_every: int = 10           # without timestamps: detect on every N-th frame
+    mass_ratio: float = 2.0          # a sparse zone takes the foreground-mass count when it
+                                     # is at least this many times the detection count
     min_samples: float = 5.0         # sparse checks against detections before regression
                                      # is trusted (whether or not they changed it)
 
 
 class AutoCounter:
     """Regression and heads on every frame; a budgeted HOG detection that calibrates the
-    regression and, in sparse zones, gives the count. Dense zones take the head count."""
+    regression and, in sparse zones, gives the count — or the foreground mass ÷ one
+    isolated detected person's mass (:mod:`video.mass`) when that is clearly more. Dense
+    zones take the head count."""
 
     name = "auto"
 
     def __init__(self, detector: HogDetector | None = None,
                  regression: RegressionCounter | None = None,
-                 config: AutoConfig | None = None, heads: HeadCounter | None = None) -> None:
+                 config: AutoConfig | None = None, heads: HeadCounter | None = None,
+                 mass: ForegroundMass | None = None) -> None:
         self.detector = detector or HogDetector()
         self.regression = regression or RegressionCounter()
         self.heads = heads or HeadCounter()
+        self.mass = mass or ForegroundMass()
+        self._dense_zones: set[str] = set()
         self.config = config or AutoConfig()
         self._frames = 0
         self._last_detect_t: float | None = None
@@ -129,24 +139,46 @@ class AutoCounter:
         size = (frame.shape[1], frame.shape[0])
         # Both backgrounds learn only while the scene is quiet (the regression's reading).
         crowded = self.regression.last_density >= self.regression.config.freeze_density
-        self.regression.observe(frame, ground)
+        small = self.regression.observe(frame, ground)
+        self.mass.observe(small, self.regression.background(), self.regression.area_weight)
         feet = self.heads.observe(frame, ground, not crowded, self.heads.head_rows(zones, ground))
         regressed = self._heads_where_dense(self.regression.estimate(zones, size), feet, zones)
         calibrated = self._checks >= self.config.min_samples
         if not self._due(t, calibrated):
-            return self._between(regressed)
+            return self._with_mass(self._between(regressed), zones, size)
         found = self.detector.detect(frame, ground)
         self._learn(found, ground, size)
+        self.mass.learn(found, small.shape[1] / size[0])
         detected = zone_counts(found, zones, 0.8, "detect")
         self._held = self._combine(regressed, detected, zones, ground, calibrated)
-        return self._held
+        return self._with_mass(self._held, zones, size)
+
+    def _with_mass(self, result: CountResult, zones: Sequence[ZoneGeometry],
+                   size: tuple[int, int]) -> CountResult:
+        """A sparse zone whose count (detections, held or regressed) is clearly below its
+        foreground mass ÷ one isolated person's mass takes the mass count: HOG misses the
+        overlapping and a held count ages. Only when clearly below (``mass_ratio``): on
+        real footage where HOG already finds most people the mass count runs high (PETS:
+        ≈ 1.4× the labels; taken whenever larger, MAE 0.97 → 1.74)."""
+        out = []
+        for est, zone in zip(result.zones, zones, strict=True):
+            n = None if zone.zone_id in self._dense_zones else self.mass.count(
+                self.regression.zone_mask(zone, size))
+            if n is not None and n > est.count and n >= self.config.mass_ratio * est.count:
+                est = ZoneEstimate(zone.zone_id, n, n / zone.area_m2 if zone.area_m2 else None,
+                                   est.confidence)
+            out.append(est)
+        return CountResult(tuple(out), result.method, result.detections)
 
     def _heads_where_dense(self, regressed: CountResult, feet: np.ndarray,
                            zones: Sequence[ZoneGeometry]) -> CountResult:
         """Zones the regression calls dense take the head count instead: there the
         foreground saturates (the regression undercounts) while heads stay visible."""
         headed = self.heads.estimate(feet, zones)
-        out = [head if self._dense(reg, head) else reg
+        self._dense_zones = {reg.zone_id for reg, head in zip(regressed.zones, headed.zones,
+                                                              strict=True)
+                             if self._dense(reg, head)}
+        out = [head if reg.zone_id in self._dense_zones else reg
                for reg, head in zip(regressed.zones, headed.zones, strict=True)]
         return CountResult(tuple(out), regressed.method)
 

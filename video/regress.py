@@ -135,8 +135,9 @@ class RegressionCounter:
         aw = min(w, self.config.analysis_width)
         return aw, max(1, round(h * aw / w))
 
-    def observe(self, frame: np.ndarray, ground: GroundModel) -> None:
-        """Update the background with ``frame`` and compute its per-pixel feature maps."""
+    def observe(self, frame: np.ndarray, ground: GroundModel) -> np.ndarray:
+        """Update the background with ``frame`` and compute its per-pixel feature maps;
+        returns the frame at the analysis size (for the caller's own use, not kept)."""
         aw, ah = self.analysis_size(frame.shape[1], frame.shape[0])
         self._ensure_map(ground, aw, ah)
         small = frame if frame.shape[1] == aw else cv2.resize(frame, (aw, ah),
@@ -148,6 +149,18 @@ class RegressionCounter:
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
         self._feature_maps(fg, gray)
         self._frames += 1
+        return np.asarray(small)
+
+    def background(self) -> np.ndarray | None:
+        """The background model's image (analysis size), for a caller's own foreground."""
+        image = self._subtractor.getBackgroundImage()
+        return None if image is None else np.asarray(image)
+
+    @property
+    def area_weight(self) -> np.ndarray:
+        """Per analysis pixel: 1 / a person's image area there (after :meth:`observe`)."""
+        assert self._map is not None
+        return self._map.area_weight
 
     def _learning_rate(self) -> float:
         if self._frames == 0:

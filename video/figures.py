@@ -106,7 +106,7 @@ def pets_heatmap(out: Path, seconds: int = 40) -> None:
     ground = from_spec(PETS_CALIBRATION, 480, 360)
     zones = prepare_zones(PETS_ZONES, 480, 360, ground)
     counter = DetectionCounter()
-    windows = HeatmapWindows(window_s=3600)
+    windows = HeatmapWindows(window_s=3600, part_s=None)
     source = OpenCvSource(str(PETS), 2.0)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     while (frame := source.read()) is not None and frame.t < seconds:

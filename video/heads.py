@@ -309,7 +309,8 @@ def spaced(points: np.ndarray, scores: np.ndarray, spacing: float) -> np.ndarray
     keep: list[int] = []
     for i in order.tolist():
         cx, cy = int(cell[i, 0]), int(cell[i, 1])
-        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in taken.get((cx + dx, cy + dy), ())]
+        near = [j for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                for j in taken.get((cx + dx, cy + dy), ())]
         if near and np.hypot(*(points[near] - points[i]).T).min() < spacing:
             continue
         keep.append(i)

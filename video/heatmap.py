@@ -6,7 +6,8 @@ Frames are never stored: a grid holds person-samples per cell.
 
 - :class:`OccupancyHeatmap`: in memory, mean people per cell over a sliding window.
 - :class:`HeatmapWindows`: fixed windows (default 5 minutes, 32 × 18 cells) that the video
-  service persists in ``video_heatmaps`` (migration 0014) with :func:`store_window`.
+  service persists in ``video_heatmaps`` (migration 0014) with :func:`store_window`, in
+  parts every minute so the window in progress is visible before it closes.
 - :func:`heatmap_png`: sums a camera's stored windows over ``[since, until)`` and draws
   the mean occupancy in colour over a neutral outline of the zones (no frame pixels).
 """
@@ -30,6 +31,7 @@ from video.zones import ZoneGeometry
 
 GRID = (32, 18)          # cells (columns, rows) of a stored window
 WINDOW_S = 300           # seconds per stored window
+PART_S = 60.0            # seconds between stored parts of the window in progress
 
 
 def occupancy_grid(result: CountResult, zones: Sequence[ZoneGeometry],
@@ -102,12 +104,20 @@ class HeatmapWindow:
 
 
 class HeatmapWindows:
-    """Accumulates one camera's grids into fixed windows aligned to ``window_s``."""
+    """Accumulates one camera's grids into fixed windows aligned to ``window_s``.
 
-    def __init__(self, cells: tuple[int, int] = GRID, window_s: int = WINDOW_S) -> None:
+    ``add`` hands back a part of the window in progress every ``part_s`` seconds as well as
+    the rest of a window when it closes; :func:`store_window` sums the parts of a window.
+    Without parts, the last five minutes would never show (nothing until a window closes).
+    """
+
+    def __init__(self, cells: tuple[int, int] = GRID, window_s: int = WINDOW_S,
+                 part_s: float | None = PART_S) -> None:
         self.cells = cells
         self.window_s = window_s
+        self.part_s = part_s
         self._start: datetime | None = None
+        self._part_from: datetime | None = None
         self._sum = np.zeros((cells[1], cells[0]), np.float32)
         self._samples = 0
         self._zones: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
@@ -116,16 +126,32 @@ class HeatmapWindows:
 
     def add(self, when: datetime, result: CountResult, zones: Sequence[ZoneGeometry],
             frame_size: tuple[int, int]) -> HeatmapWindow | None:
-        """Add one moment; returns the previous window when ``when`` starts a new one."""
+        """Add one moment; returns what is due for storage: the rest of the previous window
+        when ``when`` starts a new one, or this window's part when ``part_s`` has passed."""
         if frame_size != self._size:
             self._size, self._masks = frame_size, {}
             self._zones = _outlines(zones, frame_size, self.cells)
         start = _window_start(when, self.window_s)
         done = self.flush() if self._start is not None and start != self._start else None
-        self._start = start
+        if self._start is None:
+            self._start, self._part_from = start, when
         self._sum += occupancy_grid(result, zones, frame_size, self.cells, self._masks)
         self._samples += 1
+        if done is None and self._part_due(when):
+            done = self._take_part(when)
         return done
+
+    def _part_due(self, when: datetime) -> bool:
+        return (self.part_s is not None and self._part_from is not None
+                and (when - self._part_from).total_seconds() >= self.part_s)
+
+    def _take_part(self, when: datetime) -> HeatmapWindow | None:
+        """The samples since the last part; the window itself stays open."""
+        assert self._start is not None
+        start = self._start
+        part = self.flush()
+        self._start, self._part_from = start, when
+        return part
 
     def flush(self) -> HeatmapWindow | None:
         """The window in progress (if any samples), and start afresh."""
@@ -134,7 +160,7 @@ class HeatmapWindows:
         out = HeatmapWindow(self._start, self.window_s, self._sum.copy(), self._samples,
                             self._zones)
         self._sum[:] = 0.0
-        self._samples, self._start = 0, None
+        self._samples, self._start, self._part_from = 0, None, None
         return out
 
 

@@ -161,7 +161,7 @@ class CameraWorker:
                                         analyzer.frame_size))
 
     def _save(self, window: HeatmapWindow | None) -> None:
-        """Persist a finished heatmap window (counts only); a failure loses just that window."""
+        """Persist a heatmap window or part of one (counts only); a failure loses just that."""
         if window is None or self.database_url is None:
             return
         try:

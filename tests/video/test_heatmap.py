@@ -34,7 +34,7 @@ def _counts(left: float, right: float) -> CountResult:
 
 
 def test_windows_close_on_the_five_minute_boundary_and_sum_counts() -> None:
-    windows = HeatmapWindows()
+    windows = HeatmapWindows(part_s=None)
     zones = _zones()
     assert windows.add(T0 + timedelta(seconds=10), _counts(4, 0), zones, SIZE) is None
     assert windows.add(T0 + timedelta(seconds=299), _counts(4, 0), zones, SIZE) is None
@@ -58,9 +58,32 @@ def test_detections_are_placed_at_their_feet() -> None:
     assert (int(row), int(col)) == (int(160 * 18 / 360), int(110 * 32 / 640))
 
 
+def test_the_window_in_progress_is_stored_in_parts_that_sum_to_the_whole(
+        db: psycopg.Connection) -> None:
+    tiny_city(db)
+    windows = HeatmapWindows(part_s=60)
+    zones = _zones()
+    parts = [windows.add(T0 + timedelta(seconds=s), _counts(4, 2), zones, SIZE)
+             for s in range(0, 300, 10)]
+    stored = [p for p in parts if p is not None]
+    assert [p.samples for p in stored] == [7, 6, 6, 6]        # at 60, 120, 180, 240 s
+    assert all(p.start == T0 for p in stored)
+    for part in stored:
+        store_window(db, "CAM-A", part)
+    assert heatmap_png(db, "CAM-A", T0, T0 + timedelta(minutes=5)) is not None
+    rest = windows.add(T0 + timedelta(seconds=300), _counts(4, 2), zones, SIZE)
+    assert rest is not None and rest.start == T0 and rest.samples == 5
+    store_window(db, "CAM-A", rest)
+    samples, cells = db.execute("SELECT samples, cells FROM video_heatmaps"
+                                " WHERE camera_id = 'CAM-A' AND window_start = %s",
+                                (T0,)).fetchone()
+    assert samples == 30                                      # every moment once
+    assert abs(sum(cells) - 30 * 6.0) < 1e-2
+
+
 def test_stored_windows_render_as_png_over_zone_outlines(db: psycopg.Connection) -> None:
     tiny_city(db)
-    windows = HeatmapWindows()
+    windows = HeatmapWindows(part_s=None)
     zones = _zones()
     for minute in range(0, 12):
         done = windows.add(T0 + timedelta(minutes=minute), _counts(8, 1), zones, SIZE)

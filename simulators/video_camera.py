@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from simulators.render import default_scene, default_zones, standard_geometries, write_video
 from simulators.render.camera import CameraModel
+
+if TYPE_CHECKING:
+    from video.calibration import CalibrationSpec
 
 CAMERA_ID = "CAM-VIDEO-DEMO"
 CLIP_SECONDS = 120.0
@@ -50,14 +53,20 @@ def rendered_clip(directory: Path) -> Path:
     return path
 
 
-def register_camera(conn: psycopg.Connection[Any], clip: Path, grid_code: str,
-                    place_id: str | None) -> list[str]:
-    """Register (or update) the rendered camera and its zones; their zone ids."""
+def demo_calibration() -> CalibrationSpec:
+    """Four ground ↔ image point pairs of the demo camera, as an installer would measure."""
     from video.bench_accuracy import calibration_for
 
     camera = demo_geometry()
-    calibration = {**calibration_for(camera).model_dump(mode="json", exclude_none=True),
-                   "image_size": [camera.width, camera.height]}
+    return calibration_for(camera).model_copy(
+        update={"image_size": (camera.width, camera.height)})
+
+
+def register_camera(conn: psycopg.Connection[Any], clip: Path, grid_code: str,
+                    place_id: str | None) -> list[str]:
+    """Register (or update) the rendered camera and its zones; their zone ids."""
+    camera = demo_geometry()
+    calibration = demo_calibration().model_dump(mode="json", exclude_none=True)
     with conn.transaction():
         conn.execute(
             "INSERT INTO devices (id, kind, name, place_id, grid_code, stream_url, calibration)"

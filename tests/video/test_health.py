@@ -64,14 +64,11 @@ def test_a_moved_camera_is_a_scene_change_until_the_new_view_is_learned() -> Non
 def test_a_crowd_building_up_is_still_counted_while_the_scene_looks_changed() -> None:
     """A surge changes the picture as much as a knocked camera does; counting must go on."""
     from simulators.render import default_scene, render_frames
-    from simulators.video_camera import demo_geometry, density_at
+    from simulators.video_camera import demo_calibration, demo_geometry, density_at
     from video.analyzer import AnalyzerOptions, CameraAnalyzer
-    from video.bench_accuracy import calibration_for
 
-    camera = demo_geometry()
-    spec = default_scene(camera, lambda t: density_at(t * 2.0), seed=2, fps=1.0)
-    analyzer = CameraAnalyzer((), calibration_for(camera).model_copy(
-        update={"image_size": (camera.width, camera.height)}), AnalyzerOptions(method="regress"))
+    spec = default_scene(demo_geometry(), lambda t: density_at(t * 2.0), seed=2, fps=1.0)
+    analyzer = CameraAnalyzer((), demo_calibration(), AnalyzerOptions(method="regress"))
     analyses = [analyzer.analyse(frame, float(t), t)
                 for t, (frame, _truth) in enumerate(render_frames(spec, 40.0))]
     changed = [a for a in analyses if a.health == Health.SCENE_CHANGED]

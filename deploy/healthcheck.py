@@ -10,7 +10,8 @@ must not depend on the application importing cleanly.
   container holds an established TCP connection to the broker and/or the database
   (ingest: both; alerts: both, it publishes tasks; video: the broker). A process whose
   component thread dies exits by itself (the runtime stops the whole group), so
-  "running and connected" is the useful signal here.
+  "running and connected" is the useful signal here. A database reached over a Unix
+  socket (as the embedded one is) holds no TCP connection, so only the broker's is checked.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ESTABLISHED = "01"
 NEEDS = {"ingest": ("mqtt", "database"), "alerts": ("mqtt", "database"), "video": ("mqtt",)}
@@ -29,17 +30,34 @@ DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883, "postgresql": 5432, "postgres": 54
 
 
 def _port(url: str) -> int:
-    """The server port of a URL, or of a libpq ``key=value`` connection string."""
+    """The server port of a URL, or of a libpq ``key=value`` connection string.
+
+    0 when there is no TCP connection to look for: no URL, or a database reached over a
+    Unix socket (a host that is a directory, or none: libpq's default).
+    """
     if not url:
         return 0
     if "://" not in url:
+        host = re.search(r"(?:^|\s)host\s*=\s*(\S*)", url)
+        if _unix_socket(host[1] if host else ""):
+            return 0
         match = re.search(r"(?:^|\s)port\s*=\s*(\d+)", url)
         return int(match[1]) if match else DEFAULT_PORTS["postgresql"]
     parts = urlsplit(url)
+    if parts.scheme.startswith("postgres"):
+        hosts = parse_qs(parts.query).get("host") or [unquote(parts.hostname or "")]
+        if _unix_socket(hosts[-1]):
+            return 0
     try:
         return parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
     except ValueError:  # an empty or odd port: fall back to the scheme's
         return DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+def _unix_socket(host: str) -> bool:
+    """libpq reads a host that is a directory, or no host at all, as a Unix socket."""
+    host = host or os.environ.get("PGHOST", "")
+    return not host or host.startswith("/")
 
 
 def _established_remote_ports() -> set[int]:

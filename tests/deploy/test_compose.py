@@ -239,14 +239,50 @@ def _healthcheck() -> Any:
     return module
 
 
-def test_healthcheck_sees_established_connections(db_url: str,
+def test_healthcheck_finds_the_server_port() -> None:
+    port = _healthcheck()._port
+    assert port("postgresql://u:p@timescaledb:6543/db") == 6543
+    assert port("postgresql://u@timescaledb/db?sslmode=require") == 5432
+    assert port("mqtts://broker") == 8883
+    assert port("host=db port=6000 dbname=x") == 6000
+    # A Unix socket has no TCP connection to look for.
+    assert port("postgresql://postgres:@/postgres?host=/tmp/pg") == 0
+    assert port("postgresql://postgres@%2Fvar%2Frun%2Fpostgresql/db") == 0
+    assert port("host=/var/run/postgresql dbname=x") == 0
+
+
+def test_healthcheck_sees_established_connections(db_url: str, mqtt_url: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
     import psycopg
 
     healthcheck = _healthcheck()
-    port = healthcheck._port(db_url)
-    with psycopg.connect(db_url):
-        assert port in healthcheck._established_remote_ports()
+    # A TCP connection shows in /proc/net/tcp while open, and not once closed.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            assert port in healthcheck._established_remote_ports()
+        wait_until(lambda: port not in healthcheck._established_remote_ports(), timeout=10,
+                   what="the closed connection to leave the table")
+    # A process connected to both servers is healthy: the database by its TCP port, or,
+    # over a Unix socket (the embedded PostgreSQL), by the broker's connection alone.
+    broker = urlsplit(mqtt_url)
+    with monkeypatch.context() as patch, psycopg.connect(db_url) as conn, \
+            socket.create_connection((broker.hostname, broker.port or 1883)):
+        patch.setattr(healthcheck, "_serving", lambda _target: True)
+        patch.setenv("SHARPEYES_DATABASE_URL", db_url)
+        patch.setenv("SHARPEYES_MQTT_URL", mqtt_url)
+        tcp = not conn.info.host.startswith("/")
+        assert healthcheck._port(db_url) == (conn.info.port if tcp else 0)
+        assert healthcheck.check_process("ingest") is None
+        # A broker it holds no connection to: unhealthy, naming the port.
+        with socket.create_server(("127.0.0.1", 0)) as unused:
+            idle = unused.getsockname()[1]
+            patch.setenv("SHARPEYES_MQTT_URL", f"mqtt://127.0.0.1:{idle}")
+            assert healthcheck.check_process("ingest") == (
+                f"no established connection to the mqtt (port {idle})")
     assert healthcheck.main(["healthcheck.py", "bogus"]) == 2
     # It finds the serving process by its command line (in a container, the only one).
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",

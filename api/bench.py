@@ -1,6 +1,6 @@
 """``sharpeyes bench api``: dashboard read latency with a month of history for 1,000 zones.
 
-A fresh database gets a city of 1,000 zones (100 grids, 10 streets) and 30 days of
+A fresh database gets a city of 1,000 zones (100 grids, 10 streets) and 30 days (``days``) of
 crowd observations at one sample per zone every 5 minutes (8.64 million rows, loaded
 with COPY; one per minute would be 43 million, too many to load in this benchmark's
 two-minute budget on a small machine, and the queries read an index range either way).
@@ -90,11 +90,11 @@ def _city_sql(cur: psycopg.Cursor[Any]) -> None:
                 " ('P-op', 'op', 'Street 0 centre', 'operator', 'S0', %s)", (hashed, hashed))
 
 
-def _history_block(zone: int, start: datetime, rng: random.Random) -> bytes:
+def _history_block(zone: int, start: datetime, rng: random.Random, days: int) -> bytes:
     """COPY text rows for one zone: a daily wave with noise, one row per sample."""
     lines = []
     phase = rng.uniform(0, 2 * math.pi)
-    for i in range(DAYS * 86400 // SAMPLE_SECONDS):
+    for i in range(days * 86400 // SAMPLE_SECONDS):
         t = start + timedelta(seconds=i * SAMPLE_SECONDS)
         density = max(0.0, 1.2 + math.sin(i * SAMPLE_SECONDS / 86400 * 2 * math.pi + phase)
                       + rng.gauss(0, 0.15))
@@ -103,20 +103,20 @@ def _history_block(zone: int, start: datetime, rng: random.Random) -> bytes:
     return "".join(lines).encode()
 
 
-def load(url: str) -> dict[str, float]:
-    """Create the city and its history; returns how long each part took."""
+def load(url: str, days: int = DAYS) -> dict[str, float]:
+    """Create the city and ``days`` of history; returns how long each part took."""
     started = time.monotonic()
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         _city_sql(cur)
         conn.commit()
         cur.execute("SET synchronous_commit = off")
         now = datetime.now(UTC).replace(microsecond=0)
-        start = now - timedelta(days=DAYS)
+        start = now - timedelta(days=days)
         rng = random.Random(7)
         with cur.copy("COPY crowd_observations (time, zone_id, device_id, seq, count, density,"
                       " confidence, received_at) FROM STDIN") as copy:
             for zone in range(ZONES):
-                copy.write(_history_block(zone, start, rng))
+                copy.write(_history_block(zone, start, rng, days))
         cur.execute("INSERT INTO zone_current (zone_id, time, count, density, device_id)"
                     " SELECT DISTINCT ON (zone_id) zone_id, time, count, density, device_id"
                     " FROM crowd_observations WHERE time > %s ORDER BY zone_id, time DESC",
@@ -125,7 +125,7 @@ def load(url: str) -> dict[str, float]:
         copied = time.monotonic()
         cur.execute("ANALYZE")
         conn.commit()
-    rows = ZONES * DAYS * 86400 // SAMPLE_SECONDS
+    rows = ZONES * days * 86400 // SAMPLE_SECONDS
     return {"rows": rows, "load_seconds": round(copied - started, 1),
             "rows_per_second": round(rows / (copied - started))}
 
@@ -197,9 +197,9 @@ def _measure(url: str, clients: int, seconds: float) -> dict[str, Any]:
 
 
 def run_api_bench(admin_url: str, mqtt_url: str, clients: int = 8, seconds: float = 20,
-                  workers: Sequence[int] = (1,)) -> dict[str, Any]:
-    """Load a month of history for 1,000 zones into a fresh database and measure the API
-    with each number of ``workers`` in turn."""
+                  workers: Sequence[int] = (1,), days: int = DAYS) -> dict[str, Any]:
+    """Load ``days`` (a month) of history for 1,000 zones into a fresh database and measure
+    the API with each number of ``workers`` in turn."""
     name = f"sharpeyes_bench_api_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -207,7 +207,7 @@ def run_api_bench(admin_url: str, mqtt_url: str, clients: int = 8, seconds: floa
     try:
         with psycopg.connect(url) as conn:
             migrate(conn)
-        loaded = load(url)
+        loaded = load(url, days)
         log.info("loaded %s rows in %s s", loaded["rows"], loaded["load_seconds"])
         runs = []
         for count in workers:
@@ -220,7 +220,7 @@ def run_api_bench(admin_url: str, mqtt_url: str, clients: int = 8, seconds: floa
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return {"zones": ZONES, "days": DAYS, "sample_seconds": SAMPLE_SECONDS, **loaded,
+    return {"zones": ZONES, "days": days, "sample_seconds": SAMPLE_SECONDS, **loaded,
             "clients": clients, "seconds": seconds, "target_p95_ms": TARGET_P95_MS,
             "runs": runs, "meets_target": any(r["meets_target"] for r in runs)}
 

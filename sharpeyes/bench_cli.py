@@ -31,6 +31,8 @@ def register(sub: Any) -> None:
     api.add_argument("--seconds", type=float, default=20, help="measuring time, all phases")
     api.add_argument("--workers", type=_counts, default=[1],
                      help="API worker process counts to measure in this run, e.g. 1,2")
+    api.add_argument("--days", type=int, default=30,
+                     help="days of history to load (30: 8.64 million rows, about a minute)")
     api.add_argument("--json", action="store_true", help="print the result as JSON")
     api.set_defaults(handler=_bench_api)
     alerts = kinds.add_parser("alerts", help="publish → alert → task latency, 1,000 zones")
@@ -80,7 +82,7 @@ def _bench_api(args: argparse.Namespace, settings: Settings) -> int:
     rt = Runtime(settings)
     try:
         result = run_api_bench(rt.open_store(), rt.open_broker(), args.clients, args.seconds,
-                               args.workers)
+                               args.workers, args.days)
     finally:
         rt.close()
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

@@ -40,13 +40,13 @@ def register(sub: Any) -> None:
     alerts.add_argument("--probes", type=int, default=100)
     alerts.add_argument("--json", action="store_true", help="print the result as JSON")
     alerts.set_defaults(handler=_bench_alerts)
-    video = kinds.add_parser("video", help="720p streams per core at 1 Hz vs naive decoding")
-    video.add_argument("--seconds", type=float, default=20.0, help="length of the test clip")
-    video.add_argument("--json", action="store_true")
+    from video.cli import add_accuracy_args, add_speed_args
+
+    video = kinds.add_parser("video", help="720p streams per core vs naive decoding")
+    add_speed_args(video)
     video.set_defaults(handler=_bench_video)
     accuracy = kinds.add_parser("video-accuracy", help="counting error per density band vs HOG")
-    accuracy.add_argument("--quick", action="store_true", help="fewer geometries and frames")
-    accuracy.add_argument("--json", action="store_true")
+    add_accuracy_args(accuracy)
     accuracy.set_defaults(handler=_bench_video_accuracy)
 
 

@@ -34,10 +34,13 @@ def start_ingest(rt: Runtime) -> None:
 
 def start_video(rt: Runtime) -> None:
     """Video analysers for the cameras with a stream URL, this process's shard of them."""
+    from video.counting import ModelOptions
     from video.service import VideoOptions, run_video
 
     s = rt.settings
-    options = VideoOptions(rate=s.video_rate_hz, method=s.video_method)
+    models = ModelOptions(detector=s.video_model, detector_sha256=s.video_model_sha256,
+                          providers=tuple(s.video_providers.split(",")))
+    options = VideoOptions(rate=s.video_rate_hz, method=s.video_method, models=models)
     rt.spawn("video", lambda stop: run_video(s, rt.database_url, rt.mqtt_url, stop,
                                              s.video_shard_index, s.video_shard_count, options))
 

@@ -123,11 +123,29 @@ class Settings(BaseSettings):
     video_shard_count: int = Field(
         1, ge=1, description="How many video analysers split the cameras (CRC-32 of the id)."
     )
-    video_rate_hz: float = Field(1.0, gt=0, le=10, description="Analyses per second per camera.")
+    video_rate_hz: float = Field(
+        0.5, gt=0, le=10,
+        description="Analyses per second per camera (crowd density changes over tens of "
+        "seconds; 0.5 keeps the learned detector within 80 ms of a core per second).",
+    )
     video_method: str = Field(
-        "auto", pattern="^(auto|detect|regress|heads|onnx)$",
-        description="Counting method: auto (by scene density), detect (HOG), regress, heads "
-        "(perspective-scaled head blobs, for dense crowds), onnx.",
+        "auto", pattern="^(auto|yolox|density|classic|detect|regress|heads|onnx)$",
+        description="Counting method: auto (learned detector, density network in dense zones), "
+        "yolox (detector only), density (CSRNet only), classic (the classical auto), detect "
+        "(HOG), regress, heads, onnx.",
+    )
+    video_model: str | None = Field(
+        None, description="Your own ONNX person detector instead of the shipped YOLOX-nano "
+        "(same input and output layout, docs/video.md).",
+    )
+    video_model_sha256: str | None = Field(
+        None, pattern="^[0-9a-fA-F]{64}$",
+        description="sha256 of SHARPEYES_VIDEO_MODEL, checked at load.",
+    )
+    video_providers: str = Field(
+        "cpu", pattern="^(cpu|cuda|openvino)(,(cpu|cuda|openvino))*$",
+        description="ONNX Runtime execution providers in order of preference (cpu, cuda, "
+        "openvino); those missing from the installed build are skipped.",
     )
     alert_interval_seconds: float = Field(1.0, gt=0, description="Alert evaluation period.")
     stale_after_seconds: float = Field(

@@ -13,9 +13,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from video.calibration import CalibrationSpec, GroundModel, from_spec
-from video.counting import AutoCounter, Counter, DetectionCounter, ScaleEstimator, build_counter
+from video.counting import (
+    AutoCounter,
+    Counter,
+    DetectionCounter,
+    ModelOptions,
+    ScaleEstimator,
+    build_counter,
+)
 from video.flow import CountingLine, FlowMeter, LineCounter
 from video.health import HealthMonitor
+from video.learned import LearnedCounter
 from video.model import CountResult, Crossing, Health, Motion, Zone
 from video.zones import ZoneGeometry, prepare_zones
 
@@ -44,7 +52,7 @@ class Analysis:
 @dataclass(frozen=True, slots=True)
 class AnalyzerOptions:
     method: str = "auto"
-    onnx_model: str | None = None
+    models: ModelOptions = field(default=ModelOptions())
     flow: bool = False
     lines: tuple[CountingLine, ...] = field(default=())
 
@@ -58,7 +66,7 @@ class CameraAnalyzer:
         self.options = options or AnalyzerOptions()
         self.zones = tuple(zones) or (Zone("frame"),)
         self.calibration = calibration
-        self.counter: Counter = build_counter(self.options.method, self.options.onnx_model)
+        self.counter: Counter = build_counter(self.options.method, self.options.models)
         self.health = HealthMonitor()
         self.ground: GroundModel | None = None
         self._estimator: ScaleEstimator | None = None
@@ -123,7 +131,8 @@ class CameraAnalyzer:
         return prepare_zones(zones, *size, self.ground)
 
     def _learn_scale(self, result: CountResult) -> None:
-        if self._estimator is None or not isinstance(self.counter, AutoCounter | DetectionCounter):
+        if self._estimator is None or not isinstance(
+                self.counter, AutoCounter | DetectionCounter | LearnedCounter):
             return
         model = self._estimator.add(result.detections)
         if model is not None and model is not self.ground:

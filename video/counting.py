@@ -27,7 +27,17 @@ from video.model import CountResult, Detection, ZoneEstimate
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, union_rows
 
-METHODS = ("auto", "detect", "regress", "heads", "onnx")
+METHODS = ("auto", "yolox", "density", "classic", "detect", "regress", "heads", "onnx")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOptions:
+    """Which learned models to run, and where (``SHARPEYES_VIDEO_MODEL*``, ``..._PROVIDERS``)."""
+
+    onnx_model: str | None = None       # for method ``onnx`` (cv2.dnn, docs/video.md)
+    detector: str | None = None         # replaces the shipped YOLOX-nano (same layout)
+    detector_sha256: str | None = None
+    providers: tuple[str, ...] = ("cpu",)
 
 
 class Counter(Protocol):
@@ -106,12 +116,12 @@ class AutoConfig:
 
 
 class AutoCounter:
-    """Regression and heads on every frame; a budgeted HOG detection that calibrates the
-    regression and, in sparse zones, gives the count — or the foreground mass ÷ one
-    isolated detected person's mass (:mod:`video.mass`) when that is clearly more. Dense
-    zones take the head count."""
+    """The classical ``auto`` (method ``classic``): regression and heads on every frame;
+    a budgeted HOG detection that calibrates the regression and, in sparse zones, gives
+    the count — or the foreground mass ÷ one isolated detected person's mass
+    (:mod:`video.mass`) when that is clearly more. Dense zones take the head count."""
 
-    name = "auto"
+    name = "classic"
 
     def __init__(self, detector: HogDetector | None = None,
                  regression: RegressionCounter | None = None,
@@ -276,20 +286,27 @@ class AutoCounter:
         return (bands[0].foot_top, bands[-1].foot_bottom) if bands else None
 
 
-def build_counter(method: str, onnx_model: str | None = None) -> Counter:
+def build_counter(method: str, models: ModelOptions | None = None) -> Counter:
     """A counter for ``method`` (one of :data:`METHODS`)."""
-    if method == "detect":
-        return DetectionCounter()
-    if method == "regress":
-        return RegressionCounter()
-    if method == "auto":
-        return AutoCounter()
-    if method == "heads":
-        return HeadCounter()
+    models = models or ModelOptions()
+    classical: dict[str, type[Counter]] = {"detect": DetectionCounter,
+                                          "regress": RegressionCounter,
+                                          "classic": AutoCounter, "heads": HeadCounter}
+    if method in classical:
+        return classical[method]()
+    if method in ("auto", "yolox"):
+        from video.learned import LearnedConfig, LearnedCounter
+
+        return LearnedCounter(LearnedConfig(use_density=method == "auto"), models.detector,
+                              models.detector_sha256, models.providers)
+    if method == "density":
+        from video.learned import DensityCounter
+
+        return DensityCounter(models.providers)
     if method == "onnx":
-        if not onnx_model:
+        if not models.onnx_model:
             raise ValueError("method onnx needs a model file")
         from video.dnn import OnnxCounter
 
-        return OnnxCounter(onnx_model)
+        return OnnxCounter(models.onnx_model)
     raise ValueError(f"unknown counting method {method!r}; choose from {', '.join(METHODS)}")

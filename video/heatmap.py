@@ -26,7 +26,7 @@ import numpy as np
 import psycopg
 from psycopg.rows import tuple_row
 
-from video.model import CountResult
+from video.model import CountResult, DensityPatch
 from video.zones import ZoneGeometry
 
 GRID = (32, 18)          # cells (columns, rows) of a stored window
@@ -37,10 +37,14 @@ PART_S = 60.0            # seconds between stored parts of the window in progres
 def occupancy_grid(result: CountResult, zones: Sequence[ZoneGeometry],
                    frame_size: tuple[int, int], cells: tuple[int, int],
                    masks: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """People per cell in one analysed moment: detections' feet where the result has them,
-    else each zone's count spread evenly over the zone's cells."""
+    """People per cell in one analysed moment: where the result says where people were
+    (detections' feet, the density map of the zones it counted by density), that; else
+    each zone's count spread evenly over the zone's cells."""
     grid = np.zeros((cells[1], cells[0]), np.float32)
     counted = {e.zone_id: e.count for e in result.zones}
+    if result.density is not None:
+        _add_density(grid, result.density, frame_size)
+        counted = {}
     if result.detections:
         sx, sy = cells[0] / frame_size[0], cells[1] / frame_size[1]
         for d in result.detections:
@@ -57,6 +61,17 @@ def occupancy_grid(result: CountResult, zones: Sequence[ZoneGeometry],
             mask = cache[zone.zone_id]
             grid += mask * (n / max(float(mask.sum()), 1.0))
     return grid
+
+
+def _add_density(grid: np.ndarray, patch: DensityPatch, frame_size: tuple[int, int]) -> None:
+    """Each density cell's people into the heat cell under its centre."""
+    x0, y0, x1, y1 = patch.box
+    h, w = patch.grid.shape
+    xs = x0 + (np.arange(w) + 0.5) * (x1 - x0) / w
+    ys = y0 + (np.arange(h) + 0.5) * (y1 - y0) / h
+    cols = np.clip((xs * grid.shape[1] / frame_size[0]).astype(int), 0, grid.shape[1] - 1)
+    rows = np.clip((ys * grid.shape[0] / frame_size[1]).astype(int), 0, grid.shape[0] - 1)
+    np.add.at(grid, (rows[:, None], cols[None, :]), patch.grid)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import cv2
+import numpy as np
+
 from contracts.levels import DensityLevel, level_of
 
 Point = tuple[float, float]
@@ -58,13 +61,37 @@ class ZoneEstimate:
         return None if self.density is None else level_of(self.density)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
+class DensityPatch:
+    """People per cell over the frame rectangle ``box`` = (x0, y0, x1, y1), in frame pixels:
+    a density network's map (coarse, 1/8 of its input; nothing that identifies anyone)."""
+
+    grid: np.ndarray
+    box: tuple[int, int, int, int]
+
+    def polygon_mask(self, polygon: np.ndarray) -> np.ndarray:
+        """A frame polygon (K, 2) filled with 1 on this patch's grid."""
+        x0, y0, x1, y1 = self.box
+        h, w = self.grid.shape
+        pts = (np.asarray(polygon, float) - (x0, y0)) * (w / max(x1 - x0, 1),
+                                                          h / max(y1 - y0, 1))
+        out = np.zeros((h, w), np.float32)
+        cv2.fillPoly(out, [np.round(pts).astype(np.int32)], 1.0)
+        return out
+
+    def masked(self, mask: np.ndarray) -> DensityPatch:
+        return DensityPatch(self.grid * mask, self.box)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class CountResult:
-    """What a counter returns for one frame."""
+    """What a counter returns for one frame: per-zone estimates, and where the people were
+    (the detections it counted and the density it summed), for the heatmap only."""
 
     zones: tuple[ZoneEstimate, ...]
     method: str
     detections: tuple[Detection, ...] = ()
+    density: DensityPatch | None = None
 
 
 class Health(StrEnum):

@@ -28,6 +28,7 @@ from sharpeyes.settings import Settings
 from video.analyzer import Analysis, AnalyzerOptions, CameraAnalyzer
 from video.calibration import CalibrationSpec
 from video.claims import Claims
+from video.counting import ModelOptions
 from video.errors import VideoError
 from video.heatmap import WINDOW_S, HeatmapWindow, HeatmapWindows, store_window
 from video.model import Health, Zone
@@ -47,8 +48,9 @@ class CameraConfig:
 
 @dataclass(frozen=True, slots=True)
 class VideoOptions:
-    rate: float = 1.0
+    rate: float = 0.5
     method: str = "auto"
+    models: ModelOptions = ModelOptions()
     decoder: str = "auto"
     stall_s: float = 15.0
     max_backoff_s: float = 30.0
@@ -119,7 +121,8 @@ class CameraWorker:
 
     def _run(self) -> None:
         analyzer = CameraAnalyzer(self.camera.zones, self.camera.calibration,
-                                  AnalyzerOptions(method=self.options.method))
+                                  AnalyzerOptions(method=self.options.method,
+                                                  models=self.options.models))
         backoff = 1.0
         while not self.stop.is_set():
             try:

@@ -187,7 +187,11 @@ class KeyframeSource:
         """Whether ``packet`` goes to the decoder."""
         if packet.is_keyframe:
             self._last_key, self._waiting_for_key = packet, False
-            return True
+            # A keyframe before the next analysis time would be decoded only to be dropped
+            # (at 0.5 Hz and a 1 s GOP, every other one): it depends on nothing, skip it.
+            early = (self.keyframes_only and packet.pts is not None
+                     and float(packet.pts * packet.time_base) + 1e-6 < self._next_t)
+            return not early
         if self._waiting_for_key:
             return False
         if not self.keyframes_only:

@@ -15,8 +15,14 @@ from psycopg.rows import dict_row
 
 from alerts.definitions import ScopeIn
 from alerts.errors import Forbidden, Invalid, NotFound, Problem
-from alerts.model import within
 from grid.actors import Actor, Role
+from grid.visibility import (
+    covers,
+    in_subtree,
+    rule_visibility_params,
+    rule_visible,
+    rule_visible_sql,
+)
 
 MANAGERS = frozenset({Role.ADMIN, Role.OPERATOR})
 READERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER})
@@ -46,14 +52,28 @@ def scope_path_sql(t: str, *, devices: bool = True) -> tuple[str, str]:
 
 
 def visible_sql(path_column: str) -> str:
-    """A WHERE fragment (parameters ``all`` and ``path``) matching :func:`visible_path`."""
-    c = path_column
-    return (f"(%(all)s OR {c} IS NULL OR {c} = %(path)s OR starts_with({c}, %(path)s || '.')"
-            f" OR starts_with(%(path)s, {c} || '.'))")
+    """A WHERE fragment matching :func:`visible_path` (parameters from
+    :func:`visibility_params`): :func:`grid.visibility.rule_visible_sql`."""
+    return rule_visible_sql(path_column)
 
 
 def visibility_params(actor: Actor) -> dict[str, object]:
-    return {"all": actor.role is Role.ADMIN, "path": actor.region_path or ""}
+    return rule_visibility_params(actor)
+
+
+def visible_rules(cur: psycopg.Cursor[Any], actor: Actor,
+                  ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The rules among ``ids`` that exist (not deleted) and that ``actor`` may read, by id
+    (kind, params): a rule named in a request but outside the caller's view is answered
+    exactly like one that does not exist."""
+    if not ids:
+        return {}
+    path, joins = scope_path_sql("r")
+    rows = cur.execute(
+        f"SELECT r.id, r.kind, r.params FROM alert_rules r {joins}"
+        f" WHERE r.id = ANY(%(ids)s) AND r.deleted_at IS NULL AND {visible_sql(path)}",
+        {"ids": ids, **visibility_params(actor)}).fetchall()
+    return {int(r["id"]): dict(r) for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,17 +132,12 @@ def require_manager(actor: Actor, what: str = "rules") -> None:
 def may_manage(actor: Actor, path: str | None) -> bool:
     if actor.role is Role.ADMIN:
         return True
-    return actor.role is Role.OPERATOR and path is not None and actor.covers_region(path)
+    return actor.role is Role.OPERATOR and path is not None and covers(actor, path)
 
 
 def visible_path(actor: Actor, path: str | None) -> bool:
     """Readers see what applies to their region: city-wide, ancestors' and their subtree's."""
-    if actor.role is Role.ADMIN:
-        return True
-    mine = actor.region_path
-    if mine is None:
-        return False
-    return path is None or within(path, mine) or within(mine, path)
+    return rule_visible(actor, path)
 
 
 def resolve_scope(cur: psycopg.Cursor[Any], actor: Actor, scope: ScopeIn,
@@ -135,15 +150,16 @@ def resolve_scope(cur: psycopg.Cursor[Any], actor: Actor, scope: ScopeIn,
     if actor.role is Role.OPERATOR and not (scope.zone_id or scope.device_id or region_id):
         region_id = _region_of(cur, actor)
     problems: list[Problem] = []
-    region_path = _lookup(cur, "SELECT path FROM regions WHERE id = %s", region_id,
+    region_path = _lookup(cur, actor, "SELECT path FROM regions WHERE id = %s", region_id,
                           f"{where}.region_id", "region", problems)
-    zone_path = _lookup(cur, _ZONE_PATH, scope.zone_id, f"{where}.zone_id", "zone", problems)
-    device_path = _lookup(cur, _DEVICE_PATH, scope.device_id, f"{where}.device_id", "device",
-                          problems)
+    zone_path = _lookup(cur, actor, _ZONE_PATH, scope.zone_id, f"{where}.zone_id", "zone",
+                        problems)
+    device_path = _lookup(cur, actor, _DEVICE_PATH, scope.device_id, f"{where}.device_id",
+                          "device", problems)
     if scope.place_kind is not None:
         problems += _place_kind_problems(cur, scope.place_kind, f"{where}.place_kind")
     for name, path in (("zone_id", zone_path), ("device_id", device_path)):
-        if region_path and path and not within(path, region_path):
+        if region_path and path and not in_subtree(path, region_path):
             problems.append(Problem(f"{where}.{name}", f"lies in {path}, outside region "
                                     f"{region_id} ({region_path}): nothing would match"))
     if problems:
@@ -160,15 +176,18 @@ def _region_of(cur: psycopg.Cursor[Any], actor: Actor) -> str | None:
     return None if row is None else str(row["id"])
 
 
-def _lookup(cur: psycopg.Cursor[Any], query: str, key: str | None, location: str, what: str,
-            problems: list[Problem]) -> str | None:
+def _lookup(cur: psycopg.Cursor[Any], actor: Actor, query: str, key: str | None,
+            location: str, what: str, problems: list[Problem]) -> str | None:
+    """The path of the zone, device or region ``key``; one the actor may not see is
+    reported exactly as one that does not exist (no existence oracle)."""
     if key is None:
         return None
     row = cur.execute(query, (key,)).fetchone()
-    if row is None:
+    path = None if row is None or row["path"] is None else str(row["path"])
+    if row is None or not rule_visible(actor, path):
         problems.append(Problem(location, f"no {what} {key!r}"))
         return None
-    return None if row["path"] is None else str(row["path"])
+    return path
 
 
 def _place_kind_problems(cur: psycopg.Cursor[Any], kind: str, location: str) -> list[Problem]:

@@ -17,6 +17,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.model import Channel, Severity
+from grid.visibility import ancestors_sql
 
 EVENTS_CHANNEL = "sharpeyes_alert_events"
 PAYLOAD_VERSION = 1
@@ -42,21 +43,20 @@ _PAYLOAD_FIELDS = ("id", "rule_id", "rule_name", "kind", "fingerprint", "subject
 
 _RANKS = [s.value for s in Severity]
 
-_WEBHOOK_DELIVERIES = """
+_WEBHOOK_DELIVERIES = f"""
 INSERT INTO alert_deliveries (event_id, channel, webhook_id)
 SELECT %(event)s, 'webhook', w.id
 FROM alert_webhooks w LEFT JOIN regions wr ON wr.id = w.region_id
 WHERE w.enabled AND w.deleted_at IS NULL
-  AND (w.region_id IS NULL OR %(path)s::text = wr.path
-       OR starts_with(%(path)s::text, wr.path || '.'))
+  AND (w.region_id IS NULL OR {ancestors_sql("%(path)s::text", "wr.path")})
   AND array_position(%(ranks)s::text[], w.min_severity)
       <= array_position(%(ranks)s::text[], %(severity)s::text)
 """
 
-_MQTT_DELIVERIES = """
+_MQTT_DELIVERIES = f"""
 INSERT INTO alert_deliveries (event_id, channel, region_id)
 SELECT %(event)s, 'mqtt', r.id FROM regions r
-WHERE %(path)s::text = r.path OR starts_with(%(path)s::text, r.path || '.')
+WHERE {ancestors_sql("%(path)s::text", "r.path")}
 """
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from alerts.decide import Condition
 from contracts.levels import DensityLevel, level_of
+from grid.visibility import in_subtree
 
 
 class RuleKind(StrEnum):
@@ -93,12 +94,8 @@ class Scope:
         return ((self.zone_id is None or self.zone_id == subject.zone_id)
                 and (self.device_id is None or self.device_id == subject.device_id)
                 and (self.place_kind is None or self.place_kind == subject.place_kind)
-                and (self.region_path is None or within(subject.region_path, self.region_path)))
-
-
-def within(path: str | None, root: str) -> bool:
-    """Whether a region path lies in the subtree rooted at ``root`` (dotted ancestry)."""
-    return path is not None and (path == root or path.startswith(root + "."))
+                and (self.region_path is None
+                     or in_subtree(subject.region_path, self.region_path)))
 
 
 @dataclass(frozen=True, slots=True)

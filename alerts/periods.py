@@ -23,6 +23,7 @@ from alerts.access import (
     scope_path_sql,
     scoped_out,
     total_of,
+    visible_rules,
     visible_sql,
 )
 from alerts.definitions import ScopeIn, ordering_problems
@@ -91,7 +92,7 @@ def create_period(conn: psycopg.Connection[Any], actor: Actor, body: PeriodIn) -
     clear = body.clear_threshold if body.clear_threshold is not None else body.threshold
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         if body.rule_id is not None:
-            _check_rule(cur, body, clear)
+            _check_rule(cur, actor, body, clear)
         scope = resolve_scope(cur, actor, body.scope)
         row = cur.execute(_INSERT, {
             **scope.columns(), "name": body.name, "starts_at": body.starts_at,
@@ -129,9 +130,10 @@ def _check_shape(body: PeriodIn) -> None:
         raise Invalid(problems)
 
 
-def _check_rule(cur: psycopg.Cursor[Any], body: PeriodIn, clear: float | None) -> None:
-    rule = cur.execute("SELECT kind, params FROM alert_rules WHERE id = %s"
-                       " AND deleted_at IS NULL", (body.rule_id,)).fetchone()
+def _check_rule(cur: psycopg.Cursor[Any], actor: Actor, body: PeriodIn,
+                clear: float | None) -> None:
+    assert body.rule_id is not None
+    rule = visible_rules(cur, actor, [body.rule_id]).get(body.rule_id)
     if rule is None:
         raise Invalid.at("body.rule_id", f"no rule {body.rule_id}")
     kind = RuleKind(rule["kind"])

@@ -23,6 +23,7 @@ from alerts.access import (
     scope_path_sql,
     scoped_out,
     total_of,
+    visible_rules,
     visible_sql,
 )
 from alerts.definitions import RuleIn, RulePatch, ScopeIn, check_rule, problems_of
@@ -141,16 +142,16 @@ def _prepare(cur: psycopg.Cursor[Any], actor: Actor, rule: RuleIn,
     params = check_rule(rule)
     scope = resolve_scope(cur, actor, rule.scope or ScopeIn())
     if rule.kind is RuleKind.COMPOSITE:
-        _check_parts(cur, params["all_of"], rule_id)
+        _check_parts(cur, actor, params["all_of"], rule_id)
     values = {**rule.model_dump(), **scope.columns(), "params": Jsonb(params),
               "schedule": Jsonb(rule.schedule.model_dump()) if rule.schedule else None,
               "channels": sorted(set(rule.channels))}
     return [values[c] for c in _COLUMNS]
 
 
-def _check_parts(cur: psycopg.Cursor[Any], ids: list[int], rule_id: int | None) -> None:
-    found = {r["id"]: r for r in cur.execute(
-        "SELECT id, kind FROM alert_rules WHERE id = ANY(%s) AND deleted_at IS NULL", (ids,))}
+def _check_parts(cur: psycopg.Cursor[Any], actor: Actor, ids: list[int],
+                 rule_id: int | None) -> None:
+    found = visible_rules(cur, actor, ids)
     problems = []
     for i, part in enumerate(ids):
         where = f"body.params.all_of.{i}"

@@ -16,9 +16,11 @@ from typing import Any
 import psycopg
 
 from alerts.model import Rule, Scope, Subject
+from grid.visibility import subtree_sql
 
-_REGION = ("(%(region_path)s::text IS NULL OR r.path = %(region_path)s"
-           " OR starts_with(r.path, %(region_path)s || '.'))")
+# A rule's region part: unset matches everything, else the region's subtree (the one rule
+# of grid.visibility; Scope.covers is its Python twin).
+_REGION = f"(%(region_path)s::text IS NULL OR {subtree_sql('r.path', '%(region_path)s')})"
 
 ZONE_TARGETS = f"""
 SELECT z.id AS zone_id, z.device_id, z.place_id, p.kind AS place_kind, z.grid_code,

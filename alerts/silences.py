@@ -22,6 +22,7 @@ from alerts.access import (
     scope_path_sql,
     scoped_out,
     total_of,
+    visible_rules,
     visible_sql,
 )
 from alerts.definitions import ScopeIn
@@ -90,9 +91,7 @@ def create_silence(conn: psycopg.Connection[Any], actor: Actor,
     if not body.reason.strip():
         raise Invalid.at("body.reason", "say why (it is shown to everyone who sees the alerts)")
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        if body.rule_id is not None and cur.execute(
-                "SELECT 1 FROM alert_rules WHERE id = %s AND deleted_at IS NULL",
-                (body.rule_id,)).fetchone() is None:
+        if body.rule_id is not None and not visible_rules(cur, actor, [body.rule_id]):
             raise Invalid.at("body.rule_id", f"no rule {body.rule_id}")
         scope = resolve_scope(cur, actor, body.scope)
         if body.rule_id is None and not any(scope.columns().values()):

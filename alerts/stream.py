@@ -23,14 +23,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from alerts.events import EVENTS_CHANNEL
+from grid.visibility import subtree_sql
 
 __all__ = ["EVENTS_CHANNEL", "StreamEvent", "read_events", "wait_for_events"]
 
-_READ = """
+_READ = f"""
 SELECT id, alert_id, kind, at, grid_code, region_path, payload FROM alert_events
 WHERE id > %(after)s
-  AND (%(all)s OR (%(path)s::text IS NOT NULL
-                   AND (region_path = %(path)s OR starts_with(region_path, %(path)s || '.')))
+  AND (%(all)s OR {subtree_sql("region_path", "%(path)s::text")}
        OR grid_code = ANY(%(grids)s))
 ORDER BY id LIMIT %(limit)s
 """

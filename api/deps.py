@@ -2,7 +2,7 @@
 
 Who may call what is decided in two places, both here: :func:`require` (one endpoint)
 and the role groups below, which :mod:`api.app` applies to whole routers. Scope (which
-rows a caller sees) is :mod:`api.scope`'s job.
+rows a caller sees) is :mod:`grid.visibility`'s job.
 """
 
 from __future__ import annotations

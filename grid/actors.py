@@ -1,4 +1,7 @@
-"""Who is acting: a person with a role and a scope, or the system itself."""
+"""Who is acting: a person with a role and a scope, or the system itself.
+
+What an actor may see is decided in one place, :mod:`grid.visibility`.
+"""
 
 from __future__ import annotations
 
@@ -25,14 +28,6 @@ class Actor:
     def label(self) -> str:
         """How the actor appears in audit events."""
         return f"person:{self.person_id}"
-
-    def covers_region(self, path: str) -> bool:
-        """Whether a region (by dotted path) is inside this actor's scope."""
-        if self.role is Role.ADMIN:
-            return True
-        if self.region_path is None:
-            return False
-        return path == self.region_path or path.startswith(self.region_path + ".")
 
 
 SYSTEM_DISPATCHER = "system:dispatcher"

@@ -19,15 +19,16 @@ from psycopg.rows import dict_row
 
 from grid.deadlines import due_at, start_missing_clocks
 from grid.tasks import OPEN_STATES, record_event
+from grid.visibility import ancestors_sql
 
 log = logging.getLogger(__name__)
 
 TIERS = ("street", "district", "city")
 
 # The centre of a tier is the grid's ancestor region at that level.
-_CENTRE = """
+_CENTRE = f"""
 SELECT id FROM regions
-WHERE level = %(level)s AND (%(path)s = path OR %(path)s LIKE path || '.%%')
+WHERE level = %(level)s AND {ancestors_sql("%(path)s", "path")}
 """
 
 _OVERDUE = """

@@ -26,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from grid.actors import Actor, Role
 from grid.deadlines import due_at, phase_for
+from grid.visibility import covers, sees_task
 
 OPEN_STATES = ("reported", "dispatched", "handling", "follow_up", "rejected")
 _CENTRE = frozenset({Role.OPERATOR, Role.ADMIN})
@@ -100,9 +101,7 @@ WHERE t.id = %s
 
 def can_see(actor: Actor, task: dict[str, Any]) -> bool:
     """Workers see their own and their grids' tasks; centres see their region subtree."""
-    if actor.role is Role.WORKER:
-        return task["assignee_id"] == actor.person_id or task["grid_code"] in actor.grid_codes
-    return actor.covers_region(task["region_path"])
+    return sees_task(actor, task["region_path"], task["grid_code"], task["assignee_id"])
 
 
 def _check(actor: Actor, task: dict[str, Any], action: str, given: ActionInput) -> Transition:
@@ -191,7 +190,7 @@ def _assign(cur: Any, task: dict[str, Any], actor: Actor, given: ActionInput,
         "SELECT r.path FROM grid_members m JOIN people p ON p.id = m.person_id"
         " JOIN grids g ON g.code = m.grid_code JOIN regions r ON r.id = g.region_id"
         " WHERE m.person_id = %s AND p.active LIMIT 1", (person,)).fetchone()
-    if row is None or not actor.covers_region(row["path"]):
+    if row is None or not covers(actor, row["path"]):
         raise TransitionConflict(f"{person} is not an active grid worker in your region")
     changes = {"assignee_id": person, "accepted_at": None, "arrived_at": None}
     return changes, {"assignee_id": person, "previous_assignee": task["assignee_id"]}

@@ -12,6 +12,7 @@ import platformdirs
 import psycopg
 from psycopg.rows import dict_row
 
+from grid.visibility import subtree_sql
 from sharpeyes.components import start
 from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
@@ -38,11 +39,11 @@ class SurgeSite:
 def pick_surge_site(conn: psycopg.Connection[Any]) -> SurgeSite:
     """A square's zone, its grid's first on-duty worker, and its street centre's operator."""
     row = conn.cursor(row_factory=dict_row).execute(
-        """
+        f"""
         SELECT z.id, z.name, p.name AS place, w.username AS worker,
                (SELECT o.username FROM people o JOIN regions s ON s.id = o.region_id
                 WHERE o.role = 'operator' AND s.level = 'street'
-                  AND r.path LIKE s.path || '.%%' ORDER BY o.id LIMIT 1) AS operator
+                  AND {subtree_sql("r.path", "s.path")} ORDER BY o.id LIMIT 1) AS operator
         FROM zones z JOIN places p ON p.id = z.place_id
         JOIN grids g ON g.code = z.grid_code JOIN regions r ON r.id = g.region_id
         JOIN grid_members m ON m.grid_code = z.grid_code AND m.duty = 'worker' AND m.on_duty

@@ -20,8 +20,8 @@ from alerts.stream import read_events
 from api.deps import ActorDep, ConnDep
 from api.errors import problem
 from api.pagination import Page, PageDep
-from api.scope import region_scope
 from grid.actors import Actor, Role
+from grid.visibility import sees, sees_sql
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -85,12 +85,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 
 def can_see_alert(actor: Actor, alert: Mapping[str, Any]) -> bool:
-    if actor.role is Role.ADMIN:
-        return True
-    if actor.role is Role.WORKER:
-        return alert["grid_code"] in actor.grid_codes
-    path = alert["region_path"]
-    return path is not None and actor.covers_region(path)
+    return sees(actor, alert["region_path"], alert["grid_code"])
 
 
 def _out(row: Mapping[str, Any]) -> AlertOut:
@@ -105,7 +100,7 @@ def list_alerts(
     kind: Annotated[str | None, Query(max_length=32)] = None,
     severity: Annotated[Literal["minor", "major", "critical"] | None, Query()] = None,
 ) -> Page[AlertOut]:
-    scope, params = region_scope(actor)
+    scope, params = sees_sql(actor)
     rows = conn.execute(sql.SQL(_QUERY).format(scope=scope),
                         {**params, "state": state, "kind": kind, "severity": severity,
                          "limit": page.limit, "offset": page.offset}).fetchall()

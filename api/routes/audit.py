@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from api.audit import changed_fields
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
-from grid.actors import Role
+from grid.actors import Actor, Role
+from grid.visibility import covers_sql
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -46,15 +47,10 @@ ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s
 _Filter = Annotated[str | None, Query(min_length=1, max_length=128)]
 
 
-def _scope(role: Role, path: str | None) -> tuple[sql.Composable, dict[str, object]]:
-    if role is Role.ADMIN:
-        return sql.SQL("TRUE"), {}
-    if role is not Role.OPERATOR:
+def _scope(actor: Actor) -> tuple[sql.Composable, dict[str, object]]:
+    if actor.role not in (Role.ADMIN, Role.OPERATOR):
         raise HTTPException(403, "the audit log is for admins and centre operators")
-    if path is None:
-        return sql.SQL("FALSE"), {}
-    return (sql.SQL("(region_path = %(scope_path)s OR region_path LIKE %(scope_like)s)"),
-            {"scope_path": path, "scope_like": path + ".%"})
+    return covers_sql(actor, "region_path")
 
 
 @router.get("", response_model=Page[AuditOut])
@@ -69,7 +65,7 @@ def list_audit(
     """Changes to rules, devices, zones, tasks, people and API keys, filterable."""
     if since and until and since >= until:
         raise HTTPException(422, "since must be before until")
-    scope, params = _scope(actor.role, actor.region_path)
+    scope, params = _scope(actor)
     rows = conn.execute(sql.SQL(_QUERY).format(scope=scope), {
         **params, "entity": entity, "entity_id": entity_id, "actor": by, "action": action,
         "since": since, "until": until, "limit": page.limit, "offset": page.offset,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Response
 from psycopg import sql
 
 from api.deps import ActorDep, ConnDep
-from api.scope import region_scope
+from grid.visibility import sees_sql
 from video.heatmap import heatmap_png
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["video"])
@@ -23,9 +23,10 @@ def camera_heatmap(camera_id: str, actor: ActorDep, conn: ConnDep,
     since = since or until - timedelta(hours=24)
     if since >= until:
         raise HTTPException(422, "since must be before until")
-    scope, params = region_scope(actor)
+    scope, params = sees_sql(actor)
     visible = conn.execute(
-        sql.SQL("SELECT 1 FROM devices d JOIN grids g ON g.code = d.grid_code"
+        sql.SQL("SELECT 1 FROM devices d LEFT JOIN places p ON p.id = d.place_id"
+                " JOIN grids g ON g.code = COALESCE(d.grid_code, p.grid_code)"
                 " JOIN regions r ON r.id = g.region_id"
                 " WHERE d.id = %(camera)s AND d.kind = 'camera' AND {scope}").format(scope=scope),
         {**params, "camera": camera_id}).fetchone()

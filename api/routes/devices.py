@@ -22,6 +22,7 @@ from api.deps import REGISTRY_READERS, REGISTRY_WRITERS, ActorDep, ConnDep, role
 from api.pagination import Page, PageDep
 from contracts.topics import DEVICE_ID
 from grid.actors import Actor, Role
+from grid.visibility import registry_sees, registry_sql
 from store.importer.rows import DEFAULT_SOURCE, ID, SOURCE, STREAM_SCHEMES
 
 router = APIRouter(prefix="/api/v1/devices", tags=["registry"],
@@ -34,15 +35,7 @@ _ID = f"^{ID.pattern}$"
 
 def registry_scope(actor: Actor, path: str = "r.path") -> tuple[sql.Composable, dict[str, Any]]:
     """Which registry rows a caller sees, as a WHERE fragment on a region path column."""
-    if actor.role is Role.ADMIN or (actor.role is Role.INTEGRATOR and not actor.region_path):
-        return sql.SQL("TRUE"), {}
-    if actor.role is Role.WORKER:
-        return sql.SQL("g.code = ANY(%(scope_grids)s)"), {"scope_grids": list(actor.grid_codes)}
-    if not actor.region_path:
-        return sql.SQL("FALSE"), {}
-    column = sql.SQL(path)
-    return (sql.SQL("({c} = %(scope_path)s OR starts_with({c}, %(scope_path)s || '.'))")
-            .format(c=column), {"scope_path": actor.region_path})
+    return registry_sql(actor, path)
 
 
 def visible_row(conn: ConnDep, actor: Actor, select: str, key: str, value: str,
@@ -178,14 +171,20 @@ def get_device(device_id: DeviceId, actor: ActorDep, conn: ConnDep) -> DeviceOut
     return _out(_visible(conn, actor, device_id))
 
 
+_PLACE = ("SELECT p.grid_code, r.path FROM places p JOIN grids g ON g.code = p.grid_code"
+          " JOIN regions r ON r.id = g.region_id WHERE p.id = %s")
+_GRID = "SELECT r.path FROM grids g JOIN regions r ON r.id = g.region_id WHERE g.code = %s"
+
+
 def check_placement(conn: ConnDep, actor: Actor, place_id: str | None,
                     grid_code: str | None) -> str | None:
     """The region path a device or zone lands in, after checking that its place and grid
-    exist, agree, and lie inside the caller's scope."""
+    exist, agree, and lie inside the caller's scope. A place or grid outside the scope is
+    answered exactly like one that does not exist."""
     place_grid = None
     if place_id is not None:
-        place = conn.execute("SELECT grid_code FROM places WHERE id = %s", (place_id,)).fetchone()
-        if place is None:
+        place = conn.execute(_PLACE, (place_id,)).fetchone()
+        if place is None or not registry_sees(actor, place["path"], place["grid_code"]):
             raise HTTPException(422, f"place {place_id} does not exist")
         place_grid = place["grid_code"]
         if grid_code is not None and grid_code != place_grid:
@@ -197,13 +196,9 @@ def check_placement(conn: ConnDep, actor: Actor, place_id: str | None,
             raise HTTPException(403, "a device without grid or place is city-wide; "
                                      "give a grid_code or place_id in your region")
         return None
-    row = conn.execute("SELECT r.path FROM grids g JOIN regions r ON r.id = g.region_id"
-                       " WHERE g.code = %s", (grid,)).fetchone()
-    if row is None:
+    row = conn.execute(_GRID, (grid,)).fetchone()
+    if row is None or not registry_sees(actor, row["path"], grid):
         raise HTTPException(422, f"grid {grid} does not exist")
-    if actor.role is not Role.ADMIN and actor.region_path and not actor.covers_region(
-            row["path"]):
-        raise HTTPException(403, f"grid {grid} is outside your region {actor.region_path}")
     return str(row["path"])
 
 

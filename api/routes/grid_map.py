@@ -13,8 +13,8 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, ConnDep, ServicesDep
-from api.scope import region_scope
 from contracts.levels import DensityLevel, level_of
+from grid.visibility import sees_sql
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 
@@ -97,7 +97,7 @@ def _bbox(rows: list[dict[str, Any]]) -> list[float] | None:
 @router.get("/grid-map", response_model=GridMapOut)
 def grid_map(actor: ActorDep, conn: ConnDep, services: ServicesDep) -> GridMapOut:
     """Your grid cells with the current level of their most crowded zone."""
-    scope, params = region_scope(actor)
+    scope, params = sees_sql(actor)
     stale = services.settings.stale_after_seconds
     rows = [dict(r) for r in conn.execute(
         sql.SQL(_QUERY).format(scope=scope),

@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import ActorDep, ConnDep, ServicesDep
 from api.pagination import Page, PageDep
-from api.scope import region_scope
 from contracts.levels import level_of
 from contracts.payloads import MAX_DENSITY
+from grid.visibility import sees_sql
 
 router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 
@@ -66,7 +66,7 @@ def hotspots(
     fresh: Annotated[bool, Query(description="Only zones that reported recently.")] = False,
 ) -> Response:
     """Zones by current density, densest first, with their level and thresholds."""
-    scope, params = region_scope(actor)
+    scope, params = sees_sql(actor)
     stale = timedelta(seconds=services.settings.stale_after_seconds)
     values = {**params, "stale": stale, "min_density": min_density, "grid": grid_code,
               "fresh": fresh, "limit": page.limit, "offset": page.offset}

@@ -17,9 +17,9 @@ from pydantic import BaseModel
 
 from api.charts import ranking_chart, weekly_chart
 from api.deps import ActorDep, ConnDep
-from api.scope import region_scope
 from grid.actors import Actor, Role
 from grid.kpi import GroupBy, Period, kpis, ranking
+from grid.visibility import sees_sql
 
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
@@ -51,7 +51,7 @@ def _scoped_rows(conn: ConnDep, actor: Actor, by: GroupBy, period: Period) -> li
         raise HTTPException(403, "KPIs are for centres, viewers and workers")
     if actor.role is Role.WORKER and by is not GroupBy.WORKER:
         raise HTTPException(403, "workers see only their own figures (by=worker)")
-    scope, params = region_scope(actor)
+    scope, params = sees_sql(actor)
     rows = kpis(conn, by, period, scope, params)
     if actor.role is Role.WORKER:
         rows = [r for r in rows if r["key"] == actor.person_id]

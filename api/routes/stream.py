@@ -39,6 +39,7 @@ from alerts.stream import EVENTS_CHANNEL, read_events
 from api.deps import WATCHERS, StreamActorDep
 from contracts.levels import level_of
 from grid.actors import Actor, Role
+from grid.visibility import sees_task
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,7 @@ class Event:
 
 def sees(actor: Actor, item: Item) -> bool:
     """Whether an item is inside the actor's scope (the same rules as the lists)."""
-    if actor.role is Role.ADMIN:
-        return True
-    if actor.role is Role.WORKER:
-        return item.grid_code in actor.grid_codes or (
-            item.assignee_id is not None and item.assignee_id == actor.person_id)
-    return item.region_path is not None and actor.covers_region(item.region_path)
+    return sees_task(actor, item.region_path, item.grid_code, item.assignee_id)
 
 
 @dataclass(eq=False)

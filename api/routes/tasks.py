@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
-from api.scope import task_scope
 from grid.photos import PhotoRejected, prepare_photo
 from grid.tasks import TRANSITIONS, ActionInput, apply_action, can_see
+from grid.visibility import task_sql
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -111,7 +111,7 @@ WHERE t.id = %s
 def list_tasks(actor: ActorDep, conn: ConnDep, page: PageDep, state: TaskState = None,
                assignee: Annotated[str | None, Query(max_length=64)] = None,
                overdue: bool = False) -> Page[TaskOut]:
-    scope, params = task_scope(actor)
+    scope, params = task_sql(actor)
     rows = conn.execute(sql.SQL(_LIST).format(scope=scope), {
         **params, "state": state, "assignee": assignee, "overdue": overdue,
         "limit": page.limit, "offset": page.offset}).fetchall()

@@ -19,11 +19,11 @@ from api.audit import record
 from api.deps import REGISTRY_WRITERS, WATCHERS, ActorDep, ConnDep, ServicesDep, roles_gate
 from api.pagination import Page, PageDep
 from api.routes.devices import check_placement, registry_scope, visible_row
-from api.scope import region_scope
 from contracts.levels import level_of
 from contracts.payloads import MAX_DENSITY
 from contracts.topics import DEVICE_ID
 from grid.actors import Actor, Role
+from grid.visibility import sees_sql
 from store.importer.rows import DEFAULT_CRITICAL_DENSITY, DEFAULT_WARN_DENSITY, ID
 from store.timeseries import zone_series
 
@@ -265,7 +265,7 @@ def series(
     """Mean and peak density per bucket over the last ``minutes``, with the thresholds."""
     if minutes * 60 // bucket_seconds > 10_000:
         raise HTTPException(422, "at most 10000 buckets: raise bucket_seconds or lower minutes")
-    scope, params = region_scope(actor)
+    scope, params = sees_sql(actor)
     zone = conn.execute(
         sql.SQL("SELECT z.warn_density, z.critical_density FROM zones z"
                 " JOIN grids g ON g.code = z.grid_code JOIN regions r ON r.id = g.region_id"

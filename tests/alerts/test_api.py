@@ -186,9 +186,17 @@ def test_operators_manage_rules_only_in_their_region(
     own = client.post("/api/v1/rules", json={"name": "A dense", "kind": "density_above"},
                       headers=op_a)
     assert own.status_code == 201 and own.json()["scope"]["region_id"] == "SA"
-    other = client.post("/api/v1/rules", json={"name": "B dense", "kind": "density_above",
-                                               "scope": {"zone_id": "Z-B"}}, headers=op_a)
-    assert other.status_code == 403 and "C.SA" in other.json()["detail"]
+    def scoped(scope: dict[str, str]) -> Any:
+        return client.post("/api/v1/rules", json={"name": "B dense", "kind": "density_above",
+                                                  "scope": scope}, headers=op_a)
+
+    # Another street's zone is answered exactly like a zone that does not exist.
+    other, absent = scoped({"zone_id": "Z-B"}), scoped({"zone_id": "Z-NONE"})
+    assert other.status_code == absent.status_code == 422
+    assert other.json()["detail"].replace("Z-B", "?") == absent.json()["detail"].replace(
+        "Z-NONE", "?")
+    above = scoped({"region_id": "C"})      # the city above: visible, not op-a's to manage
+    assert above.status_code == 403 and "C.SA" in above.json()["detail"]
     city_wide = client.get("/api/v1/rules/1", headers=op_a).json()
     assert city_wide["editable"] is False
     assert client.post("/api/v1/rules/1/disable", headers=op_a).status_code == 403
@@ -221,7 +229,7 @@ def test_silences_have_a_reason_an_author_and_an_expiry(
     assert client.delete(f"/api/v1/silences/{body['id']}", headers=op_a).status_code == 409
     elsewhere = client.post("/api/v1/silences", json={
         "reason": "x", "duration_minutes": 5, "scope": {"zone_id": "Z-B"}}, headers=op_a)
-    assert elsewhere.status_code == 403
+    assert elsewhere.status_code == 422 and "no zone" in elsewhere.json()["detail"]
 
 
 def test_alerts_are_acknowledged_once_by_someone_in_scope(

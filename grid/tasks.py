@@ -210,10 +210,12 @@ def _cancel(cur: Any, task: dict[str, Any], actor: Actor, given: ActionInput,
 def _merge(cur: Any, task: dict[str, Any], actor: Actor, given: ActionInput,
            now: datetime) -> Effect:
     target = given.merge_into
-    other = cur.execute("SELECT id, zone_id, grid_code, state FROM tasks WHERE id = %s",
-                        (target,)).fetchone() if target else None
-    if other is None or other["id"] == task["id"]:
+    if target is None or target == task["id"]:
         raise TransitionConflict("merge_into must name another task")
+    other = cur.execute(_TASK_WITH_SCOPE, (target,)).fetchone()
+    if other is None or not can_see(actor, other):   # absent and out of scope read the same
+        raise TransitionConflict(f"merge_into: task {target} does not exist or is outside "
+                                 "your scope")
     if other["state"] not in OPEN_STATES:
         raise TransitionConflict(f"task {target} is {other['state']}; merge into an open task")
     if (other["zone_id"], other["grid_code"]) != (task["zone_id"], task["grid_code"]):

@@ -1,4 +1,10 @@
-"""Dead letters: what ingest refused, with the raw bytes and the reason."""
+"""Dead letters: what ingest refused, with the raw bytes and the reason.
+
+Letters are scoped like the registry (:func:`grid.visibility.registry_sql`) by the region
+of the device their topic names: centre operators see and replay only their subtree's;
+letters whose device is unknown (or whose topic names none) only admins and city-wide
+integrators. A letter outside the caller's scope is answered like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from psycopg import sql
 from pydantic import BaseModel
 
 from api.audit import record
 from api.deps import ActorDep, ConnDep, require
 from api.pagination import Page, PageDep
-from grid.actors import Role
+from grid.actors import Actor, Role
+from grid.visibility import registry_sql
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["ingest"],
                    dependencies=[require(Role.ADMIN, Role.OPERATOR, Role.INTEGRATOR)])  # type: ignore[list-item]
@@ -37,16 +45,33 @@ class ReplayOut(BaseModel):
     detail: str
 
 
+# The device a contract topic names (<prefix>/v1/<collection>/<device>/<leaf>), and the
+# region it is registered in.
+_SCOPED = """
+FROM dead_letters l
+LEFT JOIN devices d
+  ON d.id = substring(l.topic from '(?:^|/)v1/(?:camera|sensor|device)/([^/]+)/[^/]+$')
+LEFT JOIN places p ON p.id = d.place_id
+LEFT JOIN grids g ON g.code = COALESCE(d.grid_code, p.grid_code)
+LEFT JOIN regions r ON r.id = g.region_id
+WHERE {scope}
+"""
+
+
+def _scoped(actor: Actor, query: str) -> tuple[sql.Composed, dict[str, object]]:
+    scope, params = registry_sql(actor)
+    return sql.SQL(query.replace("{scoped}", _SCOPED)).format(scope=scope), params
+
+
 @router.get("", response_model=Page[DeadLetterOut])
-def list_dead_letters(conn: ConnDep, page: PageDep,
+def list_dead_letters(conn: ConnDep, actor: ActorDep, page: PageDep,
                       kind: Annotated[str | None, Query(max_length=32)] = None) -> (
                           Page[DeadLetterOut]):
-    rows = conn.execute(
-        "SELECT *, count(*) OVER () AS total FROM dead_letters"
-        " WHERE %(kind)s::text IS NULL OR error_kind = %(kind)s"
-        " ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s",
-        {"kind": kind, "limit": page.limit, "offset": page.offset},
-    ).fetchall()
+    query, params = _scoped(actor, "SELECT l.*, count(*) OVER () AS total {scoped}"
+                            " AND (%(kind)s::text IS NULL OR l.error_kind = %(kind)s)"
+                            " ORDER BY l.id DESC LIMIT %(limit)s OFFSET %(offset)s")
+    rows = conn.execute(query, {**params, "kind": kind, "limit": page.limit,
+                                "offset": page.offset}).fetchall()
     items = []
     for r in rows:
         raw = bytes(r["payload"])
@@ -63,20 +88,23 @@ def list_dead_letters(conn: ConnDep, page: PageDep,
 
 _MARK = """
 UPDATE dead_letters SET replay_requested_at = now()
-WHERE replayed_at IS NULL AND replay_requested_at IS NULL AND {condition}
+WHERE replayed_at IS NULL AND replay_requested_at IS NULL
+  AND id IN (SELECT l.id {scoped} AND (%(id)s::bigint IS NULL OR l.id = %(id)s))
+  AND (%(kind)s::text IS NULL OR error_kind = %(kind)s)
 """
 
 
 @router.post("/{letter_id}/replay", response_model=ReplayOut, status_code=202)
 def replay_one(letter_id: int, conn: ConnDep, actor: ActorDep) -> ReplayOut:
     """Ask ingest to decode this letter again (after registering the device or zone)."""
-    row = conn.execute("SELECT replayed_at FROM dead_letters WHERE id = %s",
-                       (letter_id,)).fetchone()
+    query, params = _scoped(actor, "SELECT l.replayed_at {scoped} AND l.id = %(id)s")
+    row = conn.execute(query, {**params, "id": letter_id}).fetchone()
     if row is None:
-        raise HTTPException(404, f"dead letter {letter_id} does not exist")
+        raise HTTPException(404, f"dead letter {letter_id} does not exist or is outside "
+                                 "your scope")
     if row["replayed_at"] is not None:
         raise HTTPException(409, f"dead letter {letter_id} was already replayed and stored")
-    marked = conn.execute(_MARK.format(condition="id = %s"), (letter_id,)).rowcount
+    marked = _mark(conn, actor, letter_id=letter_id)
     record(conn, actor, "dead_letter", letter_id, "replay", None, {"requested": marked})
     return ReplayOut(requested=marked, detail="ingest replays marked letters within seconds")
 
@@ -85,7 +113,13 @@ def replay_one(letter_id: int, conn: ConnDep, actor: ActorDep) -> ReplayOut:
 def replay_many(conn: ConnDep, actor: ActorDep,
                 kind: Annotated[str | None, Query(max_length=32)] = None) -> ReplayOut:
     """Ask ingest to replay every letter not yet stored (of one ``kind``, if given)."""
-    marked = conn.execute(_MARK.format(condition="(%s::text IS NULL OR error_kind = %s)"),
-                          (kind, kind)).rowcount
+    marked = _mark(conn, actor, kind=kind)
     record(conn, actor, "dead_letter", kind or "*", "replay", None, {"requested": marked})
     return ReplayOut(requested=marked, detail="ingest replays marked letters within seconds")
+
+
+def _mark(conn: ConnDep, actor: Actor, *, letter_id: int | None = None,
+          kind: str | None = None) -> int:
+    """Mark the caller's letters not yet replayed (one, of one kind, or all) for replay."""
+    query, params = _scoped(actor, _MARK)
+    return conn.execute(query, {**params, "id": letter_id, "kind": kind}).rowcount

@@ -141,10 +141,16 @@ def test_zone_series_buckets_observations(client: TestClient, db: psycopg.Connec
 def test_dead_letters_are_listed_for_operators_not_workers(client: TestClient,
                                                          db: psycopg.Connection) -> None:
     db.execute("INSERT INTO dead_letters (topic, payload, reason, error_kind)"
-               " VALUES ('x/y', '\\xff00'::bytea, 'not valid JSON', 'bad_json')")
+               " VALUES ('sharpeyes/v1/camera/CAM-A/density', '\\xff00'::bytea,"
+               " 'not valid JSON', 'bad_json'), ('x/y', 'z', 'no device', 'bad_topic')")
     listed = client.get("/api/v1/dead-letters", headers=login(client, "op-a")).json()
+    assert listed["total"] == 1   # CAM-A is in op-a's street; x/y names no device
     assert listed["items"][0]["payload_base64"] == "/wA=" and listed["items"][0][
         "payload_text"] is None
+    assert client.get("/api/v1/dead-letters", headers=login(client, "op-b")).json()[
+        "total"] == 0
+    assert client.get("/api/v1/dead-letters", headers=login(client, "admin")).json()[
+        "total"] == 2
     assert client.get("/api/v1/dead-letters", headers=login(client, "w-a")).status_code == 403
 
 
@@ -198,8 +204,12 @@ def test_a_configured_tile_server_is_the_only_external_origin(db_url: str) -> No
 
 def test_dead_letters_can_be_marked_for_replay(client: TestClient, db: psycopg.Connection) -> None:
     db.execute("INSERT INTO dead_letters (topic, payload, reason, error_kind) VALUES"
-               " ('a', 'x', 'zone unknown', 'unknown_zone'), ('b', 'y', 'bad', 'bad_json'),"
-               " ('c', 'z', 'zone unknown', 'unknown_zone')")
+               " ('sharpeyes/v1/camera/CAM-A/density', 'x', 'zone unknown', 'unknown_zone'),"
+               " ('sharpeyes/v1/camera/CAM-A/density', 'y', 'bad', 'bad_json'),"
+               " ('sharpeyes/v1/camera/CAM-A/density', 'z', 'zone unknown', 'unknown_zone'),"
+               " ('sharpeyes/v1/camera/CAM-B/density', 'z', 'zone unknown', 'unknown_zone')")
+    assert client.post("/api/v1/dead-letters/4/replay",   # CAM-B: another street's
+                       headers=login(client, "op-a")).status_code == 404
     headers = login(client, "op-a")
     one = client.post("/api/v1/dead-letters/1/replay", headers=headers)
     assert one.status_code == 202 and one.json()["requested"] == 1

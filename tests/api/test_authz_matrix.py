@@ -226,7 +226,8 @@ def _seed_named_objects(db: psycopg.Connection) -> None:
     db.execute("INSERT INTO alert_webhooks (name, url, secret) VALUES"
                " ('hook', 'http://127.0.0.1:9/', 'sixteen-characters')")
     db.execute("INSERT INTO dead_letters (topic, payload, reason, error_kind)"
-               " VALUES ('x/y', 'z', 'zone unknown', 'unknown_zone')")
+               " VALUES ('sharpeyes/v1/camera/CAM-A/density', 'z', 'zone unknown',"
+               " 'unknown_zone')")
     db.execute("INSERT INTO video_heatmaps (camera_id, window_start, window_s, cols, rows,"
                " samples, cells) VALUES ('CAM-A', now() - interval '1 hour', 300, 2, 1, 1,"
                " '{0.5, 2}')")

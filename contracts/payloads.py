@@ -3,6 +3,11 @@
 Timestamps are ISO 8601 with a zone offset (``2026-11-22T08:00:00+08:00``) or epoch
 milliseconds (``1795305600000``); a timestamp without a zone is refused because its
 meaning depends on the sender's clock settings.
+
+Validation is strict: a number sent as text (``"seq": "17"``) or a boolean where a
+number belongs (``"count": true``) is refused, not coerced. Every number is finite and
+bounded, and every text is one PostgreSQL can store (no NUL, no lone surrogate), so that
+whatever passes here can be stored and read back (a refused batch never wedges ingest).
 """
 
 from __future__ import annotations
@@ -11,11 +16,34 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 # Above 10 persons/m² no crowd can physically stand; such a value is a sensor fault.
 MAX_DENSITY = 10.0
 MAX_ZONES_PER_REPORT = 256
+MAX_COUNT = 1_000_000.0     # people in one zone: beyond any stadium
+MAX_READING = 1e12          # |value| of a sensor reading: sums stay exact in float8
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL can store: UTF-8 encodable, without NUL characters."""
+    if "\x00" in text:
+        raise ValueError("text must not contain a NUL character (\\u0000)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("text must be valid Unicode (a lone surrogate was sent)") from exc
+    return text
+
+
+StorableText = Annotated[str, AfterValidator(_storable)]
 
 
 def _parse_timestamp(value: object) -> datetime:
@@ -48,13 +76,13 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ZoneCount(_Payload):
-    zone_id: str = Field(min_length=1, max_length=64)
+    zone_id: StorableText = Field(min_length=1, max_length=64)
     count: FiniteFloat = Field(
-        ge=0, description="People in the zone (estimates may be fractional)."
+        ge=0, le=MAX_COUNT, description="People in the zone (estimates may be fractional)."
     )
     density: FiniteFloat | None = Field(
         None, ge=0, le=MAX_DENSITY,
@@ -81,8 +109,8 @@ class DensityReport(_Payload):
 
 class Reading(_Payload):
     metric: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
-    value: FiniteFloat
-    unit: str | None = Field(None, max_length=16)
+    value: FiniteFloat = Field(ge=-MAX_READING, le=MAX_READING)
+    unit: StorableText | None = Field(None, max_length=16)
 
 
 class SensorReport(_Payload):
@@ -98,4 +126,4 @@ class DeviceStatus(_Payload):
 
     state: Literal["online", "offline", "lost"]
     ts: Timestamp | None = None
-    detail: str | None = Field(None, max_length=500)
+    detail: StorableText | None = Field(None, max_length=500)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ValidationError
@@ -26,6 +26,9 @@ _MODELS: dict[TopicKind, type[BaseModel]] = {
     TopicKind.STATUS: DeviceStatus,
 }
 _DEVICE_KIND = {TopicKind.DENSITY: "camera", TopicKind.READING: "sensor"}
+# A device may measure its zone's walkable area a little differently from the registry
+# (its own calibration); beyond half the implied density, or this much, it is a fault.
+DENSITY_TOLERANCE = 0.5
 
 
 class _Reject(Exception):
@@ -63,7 +66,7 @@ class Decoder:
 
     def decode(self, topic: str, payload: bytes, now: datetime) -> Decoded:
         try:
-            return self._decode(topic, payload, now)
+            return replace(self._decode(topic, payload, now), topic=topic, payload=payload)
         except _Reject as rej:
             return DeadLetter(topic, payload, rej.reason, rej.kind)
 
@@ -148,12 +151,19 @@ class Decoder:
                 RejectKind.UNKNOWN_ZONE,
                 f"zone {zone.zone_id!r} belongs to device {info.device_id!r}, not {device_id!r}",
             )
-        density = zone.density if zone.density is not None else zone.count / info.area_m2
-        if density > MAX_DENSITY:
+        implied = zone.count / info.area_m2
+        if implied > MAX_DENSITY:
             raise _Reject(
                 RejectKind.IMPOSSIBLE_VALUE,
                 f"zone {zone.zone_id!r}: {zone.count:g} people on {info.area_m2:g} m² is "
-                f"{density:.1f}/m², above the physical limit of {MAX_DENSITY:g}/m²",
+                f"{implied:.1f}/m², above the physical limit of {MAX_DENSITY:g}/m²",
+            )
+        density = zone.density if zone.density is not None else implied
+        if abs(density - implied) > max(DENSITY_TOLERANCE, 0.5 * implied):
+            raise _Reject(
+                RejectKind.IMPOSSIBLE_VALUE,
+                f"zone {zone.zone_id!r}: density {density:g}/m² disagrees with {zone.count:g} "
+                f"people on its registered {info.area_m2:g} m² ({implied:.2f}/m²)",
             )
         return ObservationRow(
             report.ts, zone.zone_id, device_id, report.seq, zone.count, density, zone.confidence
@@ -164,6 +174,8 @@ class Decoder:
             raise _Reject(
                 RejectKind.UNKNOWN_DEVICE, f"status from unregistered device {parsed.device_id!r}"
             )
+        if status.ts is not None:
+            self._check_time(status.ts, now)
         update = StatusUpdate(parsed.device_id, status.state, status.ts or now, status.detail)
         kind = self.registry.devices[parsed.device_id]
         return Accepted(parsed.device_id, kind, status=update)

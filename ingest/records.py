@@ -19,6 +19,8 @@ class RejectKind(StrEnum):
     IMPOSSIBLE_VALUE = "impossible_value"
     BAD_TIME = "bad_time"
     ADAPTER = "adapter"          # a vendor message an adapter could not translate
+    CONFLICT = "conflict"        # same (device, seq, ts) as a stored message, other values
+    DB_REFUSED = "db_refused"    # the database refused it (isolated by splitting its batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ class Accepted:
     readings: tuple[ReadingRow, ...] = ()
     status: StatusUpdate | None = None
     seen_at: datetime | None = None
+    topic: str = ""              # the message it came from, dead-lettered on a conflict
+    payload: bytes = b""
 
 
 Decoded = Accepted | DeadLetter

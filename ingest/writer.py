@@ -1,8 +1,16 @@
 """Write one batch of decoded messages in one transaction (binary COPY + upserts).
 
 Rows are COPYed into a temporary staging table and moved with
-``INSERT ... ON CONFLICT DO NOTHING``, so a redelivered message adds nothing.
-Dead letters and the ingest counters commit in the same transaction as the data.
+``INSERT ... ON CONFLICT DO NOTHING``, so a redelivered message adds nothing; a message
+with the key of a stored one (device, seq, time) but other values is a *conflict* and
+goes to dead letters instead of vanishing. Dead letters and the ingest counters commit
+in the same transaction as the data.
+
+A batch the database refuses (a value it cannot store) is split in halves until the
+refusing message is alone; that one is dead-lettered with the database's reason and
+the rest commit, so one poison message never wedges ingest. A lost connection is not
+split: the batch is retried whole. The "current" tables take a report's time clamped
+to the commit time, so a report from a fast clock cannot hide the ones after it.
 """
 
 from __future__ import annotations
@@ -32,12 +40,24 @@ log = logging.getLogger(__name__)
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS obs_stage (
     time timestamptz, zone_id text, device_id text, seq bigint,
-    count double precision, density double precision, confidence real
+    count double precision, density double precision, confidence real, msg int
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS reading_stage (
     time timestamptz, device_id text, seq bigint, metric text,
-    value double precision, unit text
+    value double precision, unit text, msg int
 ) ON COMMIT DELETE ROWS;
+"""
+
+_OBS_CONFLICTS = """
+SELECT DISTINCT s.msg, o.count, o.density FROM obs_stage s
+JOIN crowd_observations o USING (zone_id, time, device_id, seq)
+WHERE (o.count, o.density) IS DISTINCT FROM (s.count, s.density)
+"""
+
+_READING_CONFLICTS = """
+SELECT DISTINCT s.msg, r.value, r.unit FROM reading_stage s
+JOIN sensor_readings r USING (device_id, metric, time, seq)
+WHERE (r.value, r.unit) IS DISTINCT FROM (s.value, s.unit)
 """
 
 _MOVE_OBSERVATIONS = """
@@ -48,7 +68,7 @@ ON CONFLICT DO NOTHING
 
 _UPDATE_ZONE_CURRENT = """
 INSERT INTO zone_current (zone_id, time, count, density, device_id)
-SELECT DISTINCT ON (zone_id) zone_id, time, count, density, device_id
+SELECT DISTINCT ON (zone_id) zone_id, LEAST(time, now()), count, density, device_id
 FROM obs_stage ORDER BY zone_id, time DESC
 ON CONFLICT (zone_id) DO UPDATE
 SET time = EXCLUDED.time, count = EXCLUDED.count, density = EXCLUDED.density,
@@ -64,7 +84,7 @@ ON CONFLICT DO NOTHING
 
 _UPDATE_SENSOR_CURRENT = """
 INSERT INTO sensor_current (device_id, metric, time, value, unit)
-SELECT DISTINCT ON (device_id, metric) device_id, metric, time, value, unit
+SELECT DISTINCT ON (device_id, metric) device_id, metric, LEAST(time, now()), value, unit
 FROM reading_stage ORDER BY device_id, metric, time DESC
 ON CONFLICT (device_id, metric) DO UPDATE
 SET time = EXCLUDED.time, value = EXCLUDED.value, unit = EXCLUDED.unit, updated_at = now()
@@ -73,7 +93,7 @@ WHERE sensor_current.time <= EXCLUDED.time
 
 _SEEN = """
 INSERT INTO device_status (device_id, state, changed_at, last_seen)
-VALUES (%(device_id)s, 'online', now(), %(seen)s)
+VALUES (%(device_id)s, 'online', now(), LEAST(%(seen)s::timestamptz, now()))
 ON CONFLICT (device_id) DO UPDATE
 SET last_seen = GREATEST(device_status.last_seen, EXCLUDED.last_seen),
     changed_at = CASE WHEN device_status.state = 'online' THEN device_status.changed_at
@@ -83,7 +103,8 @@ SET last_seen = GREATEST(device_status.last_seen, EXCLUDED.last_seen),
 
 _STATUS = """
 INSERT INTO device_status (device_id, state, changed_at, last_seen, detail)
-VALUES (%(device_id)s, %(state)s, %(time)s, %(time)s, %(detail)s)
+VALUES (%(device_id)s, %(state)s, LEAST(%(time)s::timestamptz, now()),
+        LEAST(%(time)s::timestamptz, now()), %(detail)s)
 ON CONFLICT (device_id) DO UPDATE
 SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at, detail = EXCLUDED.detail,
     last_seen = GREATEST(device_status.last_seen, EXCLUDED.last_seen)
@@ -120,6 +141,17 @@ class BatchResult:
     duplicates: int
     dead_letters: int
 
+    def __add__(self, other: BatchResult) -> BatchResult:
+        return BatchResult(self.messages + other.messages,
+                           self.rows_written + other.rows_written,
+                           self.duplicates + other.duplicates,
+                           self.dead_letters + other.dead_letters)
+
+
+def _printable(text: str) -> str:
+    """Text safe to store whatever it came from (reasons may quote the refused value)."""
+    return text.replace("\x00", "\\0").encode("utf-8", "backslashreplace").decode("utf-8")
+
 
 class BatchWriter:
     """Owns one connection; :meth:`write` commits a whole batch or nothing."""
@@ -146,17 +178,38 @@ class BatchWriter:
             self._conn = None
 
     def write(self, batch: Sequence[RawMessage], now: datetime | None = None) -> BatchResult:
-        """Decode and commit ``batch``; raise on database failure (nothing committed)."""
+        """Decode and commit ``batch``; raise when the database is unreachable (nothing
+        committed). A batch it refuses is split until the refused message is isolated."""
         conn = self._connection()
         now = now or datetime.now(UTC)
         try:
             with conn.transaction():
                 decoded = [d for m in batch for d in self._decode_message(conn, m, now)]
                 return self._commit(conn, decoded, messages=len(batch))
-        except psycopg.Error:
+        except (psycopg.Error, UnicodeError) as exc:
             if conn.broken or conn.closed:
                 self._conn = None
-            raise
+                raise
+            if isinstance(exc, psycopg.OperationalError):
+                raise
+            if len(batch) == 1:
+                return self._refused(conn, batch[0], exc)
+            log.warning("batch of %d refused (%s); splitting it", len(batch), exc)
+            half = len(batch) // 2
+            return self.write(batch[:half], now) + self.write(batch[half:], now)
+
+    def _refused(self, conn: psycopg.Connection[Any], message: RawMessage,
+                 exc: Exception) -> BatchResult:
+        """The one message the database refused, dead-lettered with its reason."""
+        diag = getattr(exc, "diag", None)
+        reason = getattr(diag, "message_primary", None) or str(exc)
+        letter = DeadLetter(_printable(message.topic), message.payload,
+                            _printable(f"the database refused it: {reason}"[:500]),
+                            RejectKind.DB_REFUSED)
+        with conn.transaction():
+            self._dead_letters(conn, [letter])
+            self._count(conn, messages=1, dead_letters=1)
+        return BatchResult(1, 0, 0, 1)
 
     def replay_requested(self, limit: int = 500) -> tuple[int, int]:
         """Re-decode dead letters marked for replay; (stored, still refused)."""
@@ -231,10 +284,17 @@ class BatchWriter:
         accepted = [d for d in decoded if isinstance(d, Accepted)]
         dead = [d for d in decoded if isinstance(d, DeadLetter)]
         self._register_new_devices(conn, accepted)
-        observations = [o for a in accepted for o in a.observations]
-        readings = [r for a in accepted for r in a.readings]
-        written = self._copy_observations(conn, observations)
-        written += self._copy_readings(conn, readings)
+        observations = [(i, o) for i, a in enumerate(accepted) for o in a.observations]
+        readings = [(i, r) for i, a in enumerate(accepted) for r in a.readings]
+        conflicts: dict[int, str] = {}
+        self._stage_observations(conn, observations, conflicts)
+        self._stage_readings(conn, readings, conflicts)
+        written = self._move(conn, conflicts, bool(observations), bool(readings))
+        dead += [DeadLetter(accepted[i].topic, accepted[i].payload, reason, RejectKind.CONFLICT)
+                 for i, reason in sorted(conflicts.items())]
+        accepted = [a for i, a in enumerate(accepted) if i not in conflicts]
+        observations = [(i, o) for i, o in observations if i not in conflicts]
+        readings = [(i, r) for i, r in readings if i not in conflicts]
         self._mark_seen(conn, accepted)
         self._apply_statuses(conn, [a.status for a in accepted if a.status is not None])
         self._dead_letters(conn, dead)
@@ -257,38 +317,64 @@ class BatchWriter:
             registry.add_device(device_id, kind)
             log.info("auto-registered %s %s", kind, device_id)
 
-    def _copy_observations(self, conn: psycopg.Connection[Any], rows: list[ObservationRow]) -> int:
+    def _stage_observations(self, conn: psycopg.Connection[Any],
+                            rows: list[tuple[int, ObservationRow]],
+                            conflicts: dict[int, str]) -> None:
+        """COPY into the stage; note the messages that conflict within the batch."""
         if not rows:
-            return 0
-        with conn.cursor() as cur:
-            with cur.copy(
-                "COPY obs_stage (time, zone_id, device_id, seq, count, density, confidence)"
-                " FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["timestamptz", "text", "text", "int8", "float8", "float8",
-                                "float4"])
-                for r in rows:
-                    copy.write_row((r.time, r.zone_id, r.device_id, r.seq, r.count, r.density,
-                                    r.confidence))
-            cur.execute(_MOVE_OBSERVATIONS)
-            inserted = cur.rowcount
-            cur.execute(_UPDATE_ZONE_CURRENT)
-        return inserted
+            return
+        first: dict[tuple[Any, ...], tuple[float, float]] = {}
+        with conn.cursor() as cur, cur.copy(
+                "COPY obs_stage (time, zone_id, device_id, seq, count, density, confidence, msg)"
+                " FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["timestamptz", "text", "text", "int8", "float8", "float8",
+                            "float4", "int4"])
+            for i, r in rows:
+                key, values = (r.zone_id, r.time, r.device_id, r.seq), (r.count, r.density)
+                if first.setdefault(key, values) != values:
+                    conflicts[i] = (f"conflict: zone {r.zone_id} seq {r.seq} at "
+                                    f"{r.time.isoformat()} came twice with other values")
+                copy.write_row((r.time, r.zone_id, r.device_id, r.seq, r.count, r.density,
+                                r.confidence, i))
+        for i, count, density in conn.execute(_OBS_CONFLICTS).fetchall():
+            conflicts[i] = (f"conflict: already stored with count {count:g}, "
+                            f"density {density:g} under the same device, seq and time")
 
-    def _copy_readings(self, conn: psycopg.Connection[Any], rows: list[ReadingRow]) -> int:
+    def _stage_readings(self, conn: psycopg.Connection[Any],
+                        rows: list[tuple[int, ReadingRow]], conflicts: dict[int, str]) -> None:
         if not rows:
-            return 0
+            return
+        first: dict[tuple[Any, ...], tuple[float, str | None]] = {}
+        with conn.cursor() as cur, cur.copy(
+                "COPY reading_stage (time, device_id, seq, metric, value, unit, msg)"
+                " FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["timestamptz", "text", "int8", "text", "float8", "text", "int4"])
+            for i, r in rows:
+                key, values = (r.device_id, r.metric, r.time, r.seq), (r.value, r.unit)
+                if first.setdefault(key, values) != values:
+                    conflicts[i] = (f"conflict: {r.metric} seq {r.seq} at "
+                                    f"{r.time.isoformat()} came twice with other values")
+                copy.write_row((r.time, r.device_id, r.seq, r.metric, r.value, r.unit, i))
+        for i, value, unit in conn.execute(_READING_CONFLICTS).fetchall():
+            conflicts[i] = (f"conflict: already stored with value {value:g} "
+                            f"{unit or ''} under the same device, seq and time")
+
+    @staticmethod
+    def _move(conn: psycopg.Connection[Any], conflicts: dict[int, str],
+              observations: bool, readings: bool) -> int:
+        """Staged rows of non-conflicting messages into the tables; rows inserted."""
+        inserted = 0
         with conn.cursor() as cur:
-            with cur.copy(
-                "COPY reading_stage (time, device_id, seq, metric, value, unit)"
-                " FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["timestamptz", "text", "int8", "text", "float8", "text"])
-                for r in rows:
-                    copy.write_row((r.time, r.device_id, r.seq, r.metric, r.value, r.unit))
-            cur.execute(_MOVE_READINGS)
-            inserted = cur.rowcount
-            cur.execute(_UPDATE_SENSOR_CURRENT)
+            for staged, wanted, move, current in (
+                    ("obs_stage", observations, _MOVE_OBSERVATIONS, _UPDATE_ZONE_CURRENT),
+                    ("reading_stage", readings, _MOVE_READINGS, _UPDATE_SENSOR_CURRENT)):
+                if not wanted:
+                    continue
+                if conflicts:
+                    cur.execute(f"DELETE FROM {staged} WHERE msg = ANY(%s)", (list(conflicts),))
+                cur.execute(move)
+                inserted += cur.rowcount
+                cur.execute(current)
         return inserted
 
     @staticmethod

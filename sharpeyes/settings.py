@@ -112,7 +112,9 @@ class Settings(BaseSettings):
         description="quarantine (dead letter) or auto_register unknown devices.",
     )
     max_clock_skew_seconds: float = Field(
-        300, gt=0, description="Reports further in the future than this are rejected."
+        30, gt=0, le=3600,
+        description="Reports further in the future than this are rejected (devices keep NTP "
+        "time; a report from a fast clock is stored with the commit time as 'current').",
     )
     max_report_age_seconds: float = Field(
         7 * 24 * 3600, gt=0, description="Reports older than this are rejected."

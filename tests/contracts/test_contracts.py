@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from contracts.levels import DensityLevel, level_of
-from contracts.payloads import DensityReport, DeviceStatus
+from contracts.payloads import MAX_COUNT, DensityReport, DeviceStatus
 from contracts.topics import TopicError, TopicKind, parse_topic, subscriptions, topic_for
 
 device_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,20}", fullmatch=True)
@@ -51,9 +51,9 @@ def test_timestamps_accept_zoned_iso_and_epoch_millis_only() -> None:
 
 
 @given(st.floats(allow_nan=True, allow_infinity=True))
-def test_counts_must_be_finite_and_non_negative(count: float) -> None:
+def test_counts_must_be_finite_non_negative_and_bounded(count: float) -> None:
     payload = {"seq": 1, "ts": 0, "zones": [{"zone_id": "Z", "count": count}]}
-    valid = count == count and abs(count) != float("inf") and count >= 0
+    valid = count == count and abs(count) != float("inf") and 0 <= count <= MAX_COUNT
     if valid:
         assert DensityReport.model_validate(payload).zones[0].count == count
     else:

@@ -15,6 +15,7 @@ to the commit time, so a report from a fast clock cannot hide the ones after it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ingest.records import (
     RejectKind,
     StatusUpdate,
 )
+from ingest.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,21 @@ class BatchResult:
                            self.rows_written + other.rows_written,
                            self.duplicates + other.duplicates,
                            self.dead_letters + other.dead_letters)
+
+
+KEPT_PREFIX = 1024   # bytes kept of a payload over the size limit
+
+
+def _letter_row(letter: DeadLetter, limit: int) -> tuple[Any, ...]:
+    """The stored form of a dead letter: redacted, and bounded by ``limit`` bytes (of a
+    larger payload a prefix, its size and the sha256 of what was received)."""
+    raw = letter.payload
+    if len(raw) > limit:
+        return (letter.topic, raw[:KEPT_PREFIX], letter.reason, letter.kind.value, len(raw),
+                hashlib.sha256(raw).hexdigest(), True, False)
+    kept, redacted = redact(raw)
+    return (letter.topic, kept, letter.reason, letter.kind.value, len(raw),
+            hashlib.sha256(kept).hexdigest(), False, redacted)
 
 
 def _printable(text: str) -> str:
@@ -397,14 +414,15 @@ class BatchWriter:
                      "detail": u.detail} for u in last.values()
                 ])
 
-    @staticmethod
-    def _dead_letters(conn: psycopg.Connection[Any], dead: list[DeadLetter]) -> None:
+    def _dead_letters(self, conn: psycopg.Connection[Any], dead: list[DeadLetter]) -> None:
         if dead:
+            limit = self.decoder.limits.max_payload_bytes
             with conn.cursor() as cur:
                 cur.executemany(
-                    "INSERT INTO dead_letters (topic, payload, reason, error_kind)"
-                    " VALUES (%s, %s, %s, %s)",
-                    [(d.topic, d.payload, d.reason, d.kind.value) for d in dead],
+                    "INSERT INTO dead_letters (topic, payload, reason, error_kind, payload_size,"
+                    " payload_sha256, payload_truncated, redacted)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    [_letter_row(d, limit) for d in dead],
                 )
             for d in dead:
                 log.warning("dead letter on %s: %s", d.topic, d.reason)

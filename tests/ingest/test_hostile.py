@@ -11,6 +11,7 @@ every hostile one is a dead letter with a reason.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -230,3 +231,27 @@ def test_decoder_never_raises_and_accepts_only_storable_rows(body: object, seq: 
             assert 0 <= row.count <= 1e6 and 0 <= row.density <= 10
             assert 0 <= row.seq < 2**63 and "\x00" not in row.zone_id
             row.zone_id.encode("utf-8")
+
+
+def test_dead_letters_are_bounded_and_redacted(db_url: str, db: psycopg.Connection) -> None:
+    tiny_city(db)
+    now = datetime.now(UTC)
+    topic = "se/v1/camera/CAM-A/density"
+    huge = b'{"seq": 1, "junk": "' + b"x" * 10_000_000 + b'"}'
+    named = json.dumps({"type": "new", "after": {"label": "person", "sub_label": ["Chen Xin", 0.93],
+                                                  "recognized_license_plate": "ZheA-12345",
+                                                  "zones": ["plaza"]}}).encode()
+    writer = _writer(db_url, db)
+    try:
+        writer.write([RawMessage(topic, huge), RawMessage(topic, named)], now)
+    finally:
+        writer.close()
+    rows = db.execute("SELECT length(payload), payload_size, payload_sha256, payload_truncated,"
+                      " redacted, payload FROM dead_letters ORDER BY id").fetchall()
+    (big_len, big_size, big_sha, truncated, _, _), (_, _, _, cut, redacted, kept) = rows
+    assert big_len <= 1024 and big_size == len(huge) and truncated and not cut
+    assert big_sha == hashlib.sha256(huge).hexdigest()
+    assert redacted and b"Chen Xin" not in bytes(kept) and b"ZheA" not in bytes(kept)
+    assert json.loads(bytes(kept))["after"]["zones"] == ["plaza"]
+    total = db.execute("SELECT pg_total_relation_size('dead_letters')").fetchone()
+    assert total is not None and total[0] < 1_000_000

@@ -26,6 +26,7 @@ from sharpeyes.acl import (
     write_credentials,
 )
 from sharpeyes.runtime import Runtime
+from sharpeyes.secret_policy import WeakSecret, check_secret
 from sharpeyes.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,17 @@ def register(sub: Any) -> None:
 
 def _secret(args: argparse.Namespace, settings: Settings) -> bytes:
     if args.secret_file is not None:
-        return bytes(args.secret_file.read_bytes().strip())
-    if not settings.broker_secret:
+        secret = bytes(args.secret_file.read_bytes().strip())
+    elif not settings.broker_secret:
         raise AclError("set SHARPEYES_BROKER_SECRET or pass --secret-file")
-    return settings.broker_secret.encode()
+    else:
+        secret = settings.broker_secret.encode()
+    if settings.environment != "development":   # passwords derived from an example: none
+        try:
+            check_secret("the broker secret", secret.decode("utf-8", "replace"))
+        except WeakSecret as exc:
+            raise AclError(str(exc)) from exc
+    return secret
 
 
 def _adapter_sources(settings: Settings) -> list[AdapterSource]:

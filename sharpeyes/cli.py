@@ -89,7 +89,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write("serve needs SHARPEYES_DATABASE_URL and SHARPEYES_MQTT_URL "
                          "(use `sharpeyes demo` for the embedded defaults)\n")
         return 2
-    settings.require_production_secrets()
+    try:
+        settings.require_production_secrets()
+    except ValueError as exc:
+        sys.stderr.write(f"sharpeyes serve {args.target}: refusing to start: {exc}\n")
+        return 2
     rt = Runtime(settings)
     rt.install_signal_handlers()
     try:

@@ -199,9 +199,19 @@ class Settings(BaseSettings):
         return value.strip("/")
 
     def require_production_secrets(self) -> None:
-        """Refuse to run outside development without an explicit token secret."""
-        if self.environment != "development" and not self.jwt_secret:
+        """Refuse to run outside development without an explicit token secret, or with an
+        example, placeholder or guessable one (:mod:`sharpeyes.secret_policy`)."""
+        if self.environment == "development":
+            return
+        if not self.jwt_secret:
             raise ValueError("set SHARPEYES_JWT_SECRET (32+ characters) outside development")
+        from sharpeyes.secret_policy import check_secret, check_url_password
+
+        check_secret("SHARPEYES_JWT_SECRET", self.jwt_secret)
+        if self.broker_secret is not None:
+            check_secret("SHARPEYES_BROKER_SECRET", self.broker_secret)
+        check_url_password("SHARPEYES_MQTT_URL", self.mqtt_url)
+        check_url_password("SHARPEYES_DATABASE_URL", self.database_url)
 
     def token_secret(self) -> str:
         """The configured secret, or in development one generated once per data directory."""

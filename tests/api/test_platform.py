@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from alerts.events import ALERT_VIEW, announce, emit
 from api.app import create_app
 from api.audit import record
-from api.ratelimit import LoginLimits, Window
+from api.ratelimit import Backoff, LoginLimits, Window
 from api.routes.grid_map import LEVEL_LOWER_BOUNDS
 from api.server import ApiServer
 from api.services import Services
@@ -66,16 +66,18 @@ def fire(db: psycopg.Connection, zone: str = "Z-A") -> None:
 
 # --- login rate limiting ------------------------------------------------------------------
 
-def limited(services: Services, **windows: Window) -> TestClient:
-    return TestClient(create_app(services, login_limits=LoginLimits(**windows)))
+def limited(services: Services, address: str = "testclient", **windows: Any) -> TestClient:
+    return TestClient(create_app(services, login_limits=LoginLimits(**windows)),
+                      client=(address, 50000))
 
 
 def attempt(client: TestClient, username: str, password: str = "wrong") -> Any:
     return client.post("/api/v1/auth/token", data={"username": username, "password": password})
 
 
-def test_failed_logins_per_username_are_limited_with_retry_after(services: Services) -> None:
-    client = limited(services, per_user_failures=Window(3, 60))
+def test_failed_logins_per_username_and_address_are_limited_with_retry_after(
+        services: Services) -> None:
+    client = limited(services, per_pair_failures=Window(3, 60))
     assert [attempt(client, "w-a").status_code for _ in range(3)] == [401, 401, 401]
     refused = attempt(client, "W-A ", PASSWORD)      # the right password, same username
     assert refused.status_code == 429
@@ -83,10 +85,13 @@ def test_failed_logins_per_username_are_limited_with_retry_after(services: Servi
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert "username" in refused.json()["detail"]
     assert attempt(client, "w-b", PASSWORD).status_code == 200   # others are not locked out
+    # The owner, from their own address, is not locked out by the stranger's failures.
+    owner = limited(services, "10.0.0.7", per_pair_failures=Window(3, 60))
+    assert attempt(owner, "w-a", PASSWORD).status_code == 200
 
 
-def test_a_success_clears_the_usernames_failures(services: Services) -> None:
-    client = limited(services, per_user_failures=Window(3, 60))
+def test_a_success_clears_the_pairs_failures(services: Services) -> None:
+    client = limited(services, per_pair_failures=Window(3, 60))
     for _ in range(2):
         attempt(client, "op-a")
     assert attempt(client, "op-a", PASSWORD).status_code == 200
@@ -102,12 +107,48 @@ def test_attempts_per_client_address_are_limited_across_usernames(services: Serv
     assert attempt(flood, "w-b", PASSWORD).status_code == 429   # 6 attempts in the window
 
 
+def test_strangers_everywhere_slow_guessing_down_but_never_lock_the_owner_out(
+        services: Services, db: psycopg.Connection) -> None:
+    """Many addresses guessing one password: past the allowance each address must wait an
+    exponentially growing delay after its own last attempt; a fresh address, and the
+    owner's known-good one, still get through with the right password."""
+    limits = {"per_user": Backoff(free=3, seconds=600, base=30, cap=120)}
+    owner = limited(services, "10.0.0.1", **limits)
+    assert attempt(owner, "op-a", PASSWORD).status_code == 200     # known-good from now on
+    for i in range(12):                                 # a botnet: one guess per address
+        assert attempt(limited(services, f"203.0.113.{i}", **limits), "op-a").status_code == 401
+    repeat = limited(services, "203.0.113.5", **limits)
+    slowed = attempt(repeat, "op-a", PASSWORD)          # even the right password waits
+    assert slowed.status_code == 429 and 1 <= int(slowed.headers["retry-after"]) <= 120
+    assert "slowed" in slowed.json()["detail"]
+    assert attempt(owner, "op-a", PASSWORD).status_code == 200      # the owner: not at all
+    fresh = limited(services, "198.51.100.9", **limits)
+    assert attempt(fresh, "op-a", PASSWORD).status_code == 200      # first try from anywhere
+    # The delay grows with the failures but is capped: a wait, never a lock.
+    assert [Backoff(free=3, base=30, cap=120).delay(n) for n in (2, 3, 4, 5, 6, 50)] == [
+        0, 30, 60, 120, 120, 120]
+    # The attempts table holds digests, and the owner's success stays as known-good.
+    assert db.execute("SELECT count(*) FROM login_attempts WHERE outcome = 'success'"
+                      ).fetchone() == (2,)
+
+
+def test_the_delay_is_counted_from_the_addresss_own_last_attempt(
+        services: Services, db: psycopg.Connection) -> None:
+    limits = {"per_user": Backoff(free=2, seconds=600, base=5, cap=5)}
+    for i in range(3):
+        attempt(limited(services, f"192.0.2.{i}", **limits), "w-a")
+    again = limited(services, "192.0.2.0", **limits)
+    assert attempt(again, "w-a").status_code == 429
+    db.execute("UPDATE login_attempts SET at = at - interval '6 seconds'")   # time passes
+    assert attempt(again, "w-a", PASSWORD).status_code == 200
+
+
 def test_limits_hold_across_api_replicas(services: Services, db_url: str) -> None:
     other_pool = create_pool(db_url, max_size=2)
     try:
         replica = TestClient(create_app(Services(services.settings, other_pool, "p" * 32),
-                                        login_limits=LoginLimits(per_user_failures=Window(2, 60))))
-        first = limited(services, per_user_failures=Window(2, 60))
+                                        login_limits=LoginLimits(per_pair_failures=Window(2, 60))))
+        first = limited(services, per_pair_failures=Window(2, 60))
         assert attempt(first, "w-a").status_code == 401
         assert attempt(replica, "w-a").status_code == 401
         assert attempt(first, "w-a").status_code == 429

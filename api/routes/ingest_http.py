@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.audit import record
 from api.deps import ConnDep, ServicesDep, require
-from api.keys import ApiKeyHolder, hash_key, new_key, resolve_key
+from api.keys import ApiKeyHolder, hash_key, new_key, refused_devices, resolve_key
 from contracts.payloads import DensityReport, DeviceStatus, SensorReport
 from contracts.topics import DEVICE_ID, TopicKind, topic_for
 from grid.actors import Actor, Role
@@ -72,9 +72,13 @@ def _check_payloads(batch: IngestBatch) -> None:
 def ingest(batch: IngestBatch, conn: ConnDep, services: ServicesDep,
            x_api_key: Annotated[str | None, Header()] = None) -> IngestAccepted:
     holder = _api_key_holder(conn, x_api_key)
-    for item in batch.messages:
-        if not holder.may_act_for(item.device_id):
-            raise HTTPException(403, f"key {holder.name!r} may not report for {item.device_id}")
+    refused = refused_devices(conn, holder, (item.device_id for item in batch.messages))
+    if refused:
+        shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5
+                                          else "")
+        raise HTTPException(403, f"key {holder.name!r} may not report for {shown}: a key "
+                                 "acts only for its device or the registered devices of "
+                                 "its region")
     _check_payloads(batch)
     if services.publisher is None:
         raise HTTPException(503, "this API instance has no broker connection")
@@ -92,7 +96,11 @@ def ingest(batch: IngestBatch, conn: ConnDep, services: ServicesDep,
 class ApiKeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: Literal["integrator", "device"]
-    device_id: str | None = Field(None, pattern=DEVICE_ID.pattern)
+    device_id: str | None = Field(None, pattern=DEVICE_ID.pattern,
+                                  description="A device key: the one device it acts for.")
+    region_id: str | None = Field(None, min_length=1, max_length=64, description=(
+        "An integrator key: the region whose registered devices it acts for (the city's "
+        "root region: every device)."))
 
 
 class ApiKeyOut(BaseModel):
@@ -101,6 +109,8 @@ class ApiKeyOut(BaseModel):
     prefix: str
     role: str
     device_id: str | None
+    region_id: str | None = Field(description="Integrator keys: the region they act in; "
+                                  "null on keys issued before keys had regions (city-wide).")
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
@@ -117,15 +127,23 @@ _ADMIN = require(Role.ADMIN)
 def create_key(body: ApiKeyIn, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -> ApiKeyCreated:
     if (body.role == "device") != (body.device_id is not None):
         raise HTTPException(422, "a device key needs device_id; an integrator key has none")
+    if (body.role == "integrator") != (body.region_id is not None):
+        raise HTTPException(422, "an integrator key needs region_id (the region whose "
+                                 "devices it reports for; the city's root region for all); "
+                                 "a device key has none")
     if body.device_id and not conn.execute("SELECT 1 FROM devices WHERE id = %s",
                                            (body.device_id,)).fetchone():
         raise HTTPException(422, f"device {body.device_id} is not registered")
+    if body.region_id and not conn.execute("SELECT 1 FROM regions WHERE id = %s",
+                                           (body.region_id,)).fetchone():
+        raise HTTPException(422, f"region {body.region_id} does not exist")
     key = new_key()
     with conn.transaction():
         row = conn.execute(
-            "INSERT INTO api_keys (name, prefix, key_hash, role, device_id, created_by)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
-            (body.name, key[:8], hash_key(key), body.role, body.device_id, actor.person_id),
+            "INSERT INTO api_keys (name, prefix, key_hash, role, device_id, region_id,"
+            " created_by) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+            (body.name, key[:8], hash_key(key), body.role, body.device_id, body.region_id,
+             actor.person_id),
         ).fetchone()
         assert row is not None
         record(conn, actor, "api_key", row["id"], "create", None, row)

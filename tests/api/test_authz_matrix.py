@@ -181,7 +181,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/ingest"): Case({r: 401 for r in ROLES}, request=body({"messages": [
         {"kind": "status", "device_id": "CAM-A", "payload": {"state": "online"}}]})),
     ("POST", "/api/v1/api-keys"): Case(expect("admin"), request=body({
-        "name": "gateway", "role": "integrator"})),
+        "name": "gateway", "role": "integrator", "region_id": "SA"})),
     ("GET", "/api/v1/api-keys"): Case(expect("admin")),
     ("DELETE", "/api/v1/api-keys/{key_id}"): Case(expect("admin"), "/api/v1/api-keys/1"),
     ("GET", "/api/v1/audit"): Case(expect(*CENTRE)),

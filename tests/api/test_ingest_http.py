@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.keys import hash_key
 from api.services import Services
 from sharpeyes.mqtt import Publisher, parse_mqtt_url
 from sharpeyes.settings import Settings
@@ -55,7 +57,7 @@ def batch(device: str, seqs: range, zone: str = "Z-A") -> dict[str, object]:
 def test_a_posted_batch_is_stored_once_even_if_posted_twice(
     client: TestClient, settings: Settings, db: psycopg.Connection
 ) -> None:
-    _, key = new_key(client, name="nvr gateway", role="integrator")
+    _, key = new_key(client, name="nvr gateway", role="integrator", region_id="C")
     posted = batch("CAM-A", range(50))
     with running_ingest(settings):
         for _ in range(2):  # a client retrying after a timeout sends the same batch again
@@ -91,7 +93,47 @@ def test_only_admins_manage_keys_and_device_keys_need_a_known_device(client: Tes
     token = client.post("/api/v1/auth/token", data={"username": "op-a", "password": PASSWORD})
     operator = {"Authorization": f"Bearer {token.json()['access_token']}"}
     assert client.post("/api/v1/api-keys", headers=operator,
-                       json={"name": "x", "role": "integrator"}).status_code == 403
+                       json={"name": "x", "role": "integrator", "region_id": "SA"}
+                       ).status_code == 403
     unknown = client.post("/api/v1/api-keys", headers=admin(client),
                           json={"name": "x", "role": "device", "device_id": "CAM-ZZ"})
     assert unknown.status_code == 422
+
+
+def test_integrator_keys_act_only_for_the_devices_of_their_region(
+        client: TestClient, db: psycopg.Connection) -> None:
+    def post(key: str, *devices: str) -> Any:
+        return client.post("/api/v1/ingest", headers={"X-API-Key": key}, json={"messages": [
+            {"kind": "status", "device_id": d, "payload": {
+                "state": "online", "ts": datetime.now(UTC).isoformat()}} for d in devices]})
+
+    _, street_a = new_key(client, name="street A nvr", role="integrator", region_id="SA")
+    assert post(street_a, "CAM-A").status_code == 202
+    other, absent = post(street_a, "CAM-B"), post(street_a, "CAM-NONE")
+    assert other.status_code == absent.status_code == 403
+    # Another street's device and a device that does not exist are refused alike.
+    assert other.json()["detail"].replace("CAM-B", "?") == absent.json()["detail"].replace(
+        "CAM-NONE", "?")
+    mixed = post(street_a, "CAM-A", "CAM-B", "SEN-1")       # SEN-1 has no grid: city-wide
+    assert mixed.status_code == 403 and "CAM-B, SEN-1" in mixed.json()["detail"]
+    _, city = new_key(client, name="city gateway", role="integrator", region_id="C")
+    assert post(city, "CAM-A", "CAM-B", "SEN-1", "CAM-NEW").status_code == 202
+    # A key issued before keys had regions keeps acting city-wide, and is listed as such.
+    db.execute("INSERT INTO api_keys (name, prefix, key_hash, role) VALUES"
+               " ('legacy', 'se_l', %s, 'integrator')", (hash_key("se_legacy"),))
+    assert post("se_legacy", "CAM-B").status_code == 202
+    listed = {k["name"]: k["region_id"] for k in client.get(
+        "/api/v1/api-keys", headers=admin(client)).json()}
+    assert listed == {"street A nvr": "SA", "city gateway": "C", "legacy": None}
+
+
+def test_keys_are_issued_for_a_device_or_a_region(client: TestClient) -> None:
+    def create(**body: object) -> Any:
+        return client.post("/api/v1/api-keys", headers=admin(client), json={"name": "k", **body})
+
+    for body, says in (({"role": "integrator"}, "needs region_id"),
+                       ({"role": "integrator", "region_id": "NOPE"}, "region NOPE"),
+                       ({"role": "device", "device_id": "CAM-A", "region_id": "SA"},
+                        "a device key has none")):
+        refused = create(**body)
+        assert refused.status_code == 422 and says in refused.json()["detail"], refused.text

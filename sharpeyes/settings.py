@@ -165,6 +165,11 @@ class Settings(BaseSettings):
         "generated and kept in the data directory in development.",
     )
     token_minutes: int = Field(60, ge=1, description="Lifetime of an access token.")
+    photo_max_megapixels: float = Field(
+        40, gt=0, le=1000,
+        description="Task photos with more pixels (width × height, read from the file's "
+        "header before anything is decoded) are refused with 413.",
+    )
     broker_secret: str | None = Field(
         None, min_length=32,
         description="Secret (≥ 32 characters) every broker password is derived from "

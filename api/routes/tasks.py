@@ -11,9 +11,9 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api.audit import record
-from api.deps import ActorDep, ConnDep
+from api.deps import ActorDep, ConnDep, ServicesDep
 from api.pagination import Page, PageDep
-from grid.photos import PhotoRejected, prepare_photo
+from grid.photos import MAX_BYTES, PhotoRejected, prepare_photo
 from grid.tasks import TRANSITIONS, ActionInput, apply_action, can_see
 from grid.visibility import task_sql
 
@@ -153,14 +153,18 @@ def task_escalations(task_id: int, actor: ActorDep, conn: ConnDep) -> list[Escal
 
 
 @router.post("/{task_id}/photos", response_model=TaskOut, status_code=201,
-             responses={409: {}, 413: {}, 415: {}})
-def report_with_photos(task_id: int, actor: ActorDep, conn: ConnDep,
+             responses={404: {}, 409: {}, 413: {"description": "over 8 MiB or the pixel "
+                                                             "budget"}, 415: {}})
+def report_with_photos(task_id: int, actor: ActorDep, conn: ConnDep, services: ServicesDep,
                        photos: Annotated[list[UploadFile], File(description="JPEG or PNG")],
                        note: Annotated[str | None, Form(max_length=2000)] = None) -> TaskOut:
-    """Report progress with photos (the ``report`` action); at most 5 photos of 8 MiB."""
+    """Report progress with photos (the ``report`` action); at most 5 photos of 8 MiB and
+    ``SHARPEYES_PHOTO_MAX_MEGAPIXELS`` (40) each, checked from the header before
+    decoding."""
     if not 1 <= len(photos) <= 5:
         raise HTTPException(422, "send between 1 and 5 photos")
-    prepared = [_prepared(p) for p in photos]
+    max_pixels = int(services.settings.photo_max_megapixels * 1_000_000)
+    prepared = [_prepared(p, max_pixels) for p in photos]
     with conn.transaction():
         task = apply_action(conn, task_id, actor, "report", ActionInput(
             note=note, evidence={"photos": [p.sha256 for p in prepared]}))
@@ -175,13 +179,12 @@ def report_with_photos(task_id: int, actor: ActorDep, conn: ConnDep,
     return _task_out(task)
 
 
-def _prepared(upload: UploadFile) -> Any:
-    data = upload.file.read(8 * 1024 * 1024 + 1)
+def _prepared(upload: UploadFile, max_pixels: int) -> Any:
+    data = upload.file.read(MAX_BYTES + 1)
     try:
-        return prepare_photo(data, upload.content_type)
+        return prepare_photo(data, upload.content_type, max_pixels)
     except PhotoRejected as exc:
-        status = 413 if "exceeds" in str(exc) else 415
-        raise HTTPException(status, f"{upload.filename}: {exc}") from exc
+        raise HTTPException(exc.status, f"{upload.filename}: {exc}") from exc
 
 
 @router.get("/{task_id}/photos", response_model=list[PhotoOut])

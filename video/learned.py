@@ -37,8 +37,10 @@ from video.zones import ZoneGeometry, union_rows
 @dataclass(frozen=True, slots=True)
 class LearnedConfig:
     score: float = 0.4              # boxes counted (PETS: 0.4-0.5 best at 1.5-2x)
-    weak_score: float = 0.15        # boxes that only say "people are here"
-    dense_boxes: int = 15           # weak boxes in a zone that call it dense
+    weak_score: float = 0.05        # boxes that only say "people are here"
+    dense_boxes: float = 15.0       # weak boxes in a whole frame that call it dense; a zone
+                                    # needs its share of the frame's area of them,
+    min_dense_boxes: float = 5.0    # ... but never fewer than this
     density_ratio: float = 1.5      # density sum taken when ≥ this × the detector's count
     density_interval_s: float = 10.0
     hold_s: float = 30.0            # a held density count expires after this
@@ -83,9 +85,10 @@ class LearnedCounter:
         strong = [d for d in boxes if d.score >= self.config.score]
         counted = [_inside(zone, strong) for zone in zones]
         dense = [zone for zone in zones
-                 if int(_inside(zone, boxes).sum()) >= self.config.dense_boxes]
+                 if int(_inside(zone, boxes).sum()) >= self._dense_boxes(zone, size)]
         if dense and self.density is not None and self._due(t):
-            self._density_pass(frame, dense, t)
+            heights = [d.h for d in strong]
+            self._density_pass(frame, dense, t, float(np.median(heights)) if heights else None)
         estimates: list[ZoneEstimate] = []
         kept: list[Detection] = []
         by_density: list[ZoneGeometry] = []
@@ -101,6 +104,12 @@ class LearnedCounter:
         return CountResult(tuple(estimates), self.name, tuple(kept),
                            self._heat(by_density))
 
+    def _dense_boxes(self, zone: ZoneGeometry, size: tuple[int, int]) -> float:
+        x, y = zone.polygon[:, 0], zone.polygon[:, 1]
+        area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+        share = min(1.0, area / max(size[0] * size[1], 1))
+        return max(self.config.min_dense_boxes, self.config.dense_boxes * share)
+
     def _due(self, t: float | None) -> bool:
         if t is None:
             return True
@@ -111,7 +120,7 @@ class LearnedCounter:
         return True
 
     def _density_pass(self, frame: np.ndarray, dense: Sequence[ZoneGeometry],
-                      t: float | None) -> None:
+                      t: float | None, people_px: float | None) -> None:
         assert self.density is not None
         pts = np.concatenate([z.polygon for z in dense])
         h, w = frame.shape[:2]
@@ -119,7 +128,7 @@ class LearnedCounter:
                min(w, int(np.ceil(pts[:, 0].max()))), min(h, int(np.ceil(pts[:, 1].max()))))
         if box[2] - box[0] < 16 or box[3] - box[1] < 16:
             return
-        self._patch = self.density.patch(frame, box)
+        self._patch = self.density.patch(frame, box, people_px)
         for zone in dense:
             n = float((self._patch.grid * self._patch.polygon_mask(zone.polygon)).sum())
             self._held[zone.zone_id] = (t if t is not None else 0.0, n)

@@ -149,14 +149,15 @@ def test_empty_background_never_adds_people() -> None:
 
 
 def test_density_runs_at_most_once_per_interval_on_a_stream() -> None:
-    counter = LearnedCounter(LearnedConfig(dense_boxes=0, density_interval_s=10.0))
+    counter = LearnedCounter(LearnedConfig(dense_boxes=0, min_dense_boxes=0, density_interval_s=10.0))
     assert counter.density is not None
     calls = []
     real = counter.density.patch
 
-    def counting_patch(frame: np.ndarray, box: tuple[int, int, int, int]):  # type: ignore[no-untyped-def]
+    def counting_patch(frame: np.ndarray, box: tuple[int, int, int, int],  # type: ignore[no-untyped-def]
+                       people_px: float | None = None):
         calls.append(box)
-        return real(frame, box)
+        return real(frame, box, people_px)
 
     counter.density.patch = counting_patch  # type: ignore[method-assign]
     try:

@@ -3,8 +3,6 @@
 -- devices, registered or not). Integrator keys issued before this have no region and keep
 -- acting city-wide; GET /api/v1/api-keys shows them (region_id null) for reissuing.
 -- A device key acts only for its device, as before.
--- Numbered 0020 so that it cannot collide with the ingest work's 0015-0019; versions
--- apply in order, and this one depends only on 0005.
 ALTER TABLE api_keys ADD COLUMN region_id text REFERENCES regions (id);
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_region_only_for_integrators
     CHECK (role = 'integrator' OR region_id IS NULL);

@@ -149,7 +149,8 @@ def test_empty_background_never_adds_people() -> None:
 
 
 def test_density_runs_at_most_once_per_interval_on_a_stream() -> None:
-    counter = LearnedCounter(LearnedConfig(dense_boxes=0, min_dense_boxes=0, density_interval_s=10.0))
+    counter = LearnedCounter(LearnedConfig(dense_boxes=0, min_dense_boxes=0,
+                                           density_interval_s=10.0))
     assert counter.density is not None
     calls = []
     real = counter.density.patch

@@ -4,6 +4,8 @@ APScheduler keeps no shared state here: every job reads and writes the database
 and is idempotent, so a restart, or a standby taking over mid-run, never does a
 job's work twice. Leadership is a PostgreSQL advisory lock held on a dedicated
 connection (:class:`alerts.leader.LeaderLock`); a process that loses it pauses.
+A database that goes away (a restart, a failover) is waited out: the jobs pause, the
+lock is sought again every ``check_every`` seconds, and whoever wins it resumes them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.leader import LeaderLock
@@ -39,7 +42,7 @@ def run_scheduler(url: str, jobs: list[Job], stop: threading.Event,
     scheduler.start(paused=True)
     try:
         while not stop.is_set():
-            if leader.acquire():
+            if _lead(leader):
                 scheduler.resume()
             else:
                 scheduler.pause()
@@ -47,6 +50,17 @@ def run_scheduler(url: str, jobs: list[Job], stop: threading.Event,
     finally:
         scheduler.shutdown(wait=True)
         leader.release()
+
+
+def _lead(leader: LeaderLock) -> bool:
+    """Whether this process leads; ``False`` while the database cannot be reached."""
+    try:
+        return leader.acquire()
+    except psycopg.Error as exc:
+        leader.release()
+        log.warning("scheduler: database unreachable (%s); jobs paused until it is back",
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        return False
 
 
 def _guarded(job: Job, leader: LeaderLock) -> Callable[[], None]:

@@ -34,6 +34,10 @@ class DeadLetterOut(BaseModel):
     error_kind: str
     payload_base64: str
     payload_text: str | None
+    payload_size: int | None          # bytes received (the payload kept may be a prefix)
+    payload_sha256: str | None
+    payload_truncated: bool           # only a prefix was kept: the payload was oversized
+    redacted: bool                    # identifying fields were removed before storing
     replayed_at: datetime | None
     replay_requested_at: datetime | None
     replay_attempts: int
@@ -63,18 +67,30 @@ def _scoped(actor: Actor, query: str) -> tuple[sql.Composed, dict[str, object]]:
     return sql.SQL(query.replace("{scoped}", _SCOPED)).format(scope=scope), params
 
 
+MAX_PAGE_BYTES = 8 * 2**20
+
+
 @router.get("", response_model=Page[DeadLetterOut])
 def list_dead_letters(conn: ConnDep, actor: ActorDep, page: PageDep,
-                      kind: Annotated[str | None, Query(max_length=32)] = None) -> (
+                      kind: Annotated[str | None, Query(max_length=32)] = None,
+                      max_bytes: Annotated[int, Query(
+                          ge=1024, le=MAX_PAGE_BYTES,
+                          description="Stop adding letters once their payloads reach this "
+                          "many bytes (a page may then hold fewer than `limit`; continue "
+                          "from `offset` + the items returned).")] = 2**20) -> (
                           Page[DeadLetterOut]):
     query, params = _scoped(actor, "SELECT l.*, count(*) OVER () AS total {scoped}"
                             " AND (%(kind)s::text IS NULL OR l.error_kind = %(kind)s)"
                             " ORDER BY l.id DESC LIMIT %(limit)s OFFSET %(offset)s")
     rows = conn.execute(query, {**params, "kind": kind, "limit": page.limit,
                                 "offset": page.offset}).fetchall()
-    items = []
+    items: list[DeadLetterOut] = []
+    used = 0
     for r in rows:
         raw = bytes(r["payload"])
+        used += 2 * len(raw)   # as base64 and as text, about twice its size on the wire
+        if items and used > max_bytes:
+            break
         try:
             text: str | None = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -88,7 +104,7 @@ def list_dead_letters(conn: ConnDep, actor: ActorDep, page: PageDep,
 
 _MARK = """
 UPDATE dead_letters SET replay_requested_at = now()
-WHERE replayed_at IS NULL AND replay_requested_at IS NULL
+WHERE replayed_at IS NULL AND replay_requested_at IS NULL AND NOT payload_truncated
   AND id IN (SELECT l.id {scoped} AND (%(id)s::bigint IS NULL OR l.id = %(id)s))
   AND (%(kind)s::text IS NULL OR error_kind = %(kind)s)
 """
@@ -97,11 +113,15 @@ WHERE replayed_at IS NULL AND replay_requested_at IS NULL
 @router.post("/{letter_id}/replay", response_model=ReplayOut, status_code=202)
 def replay_one(letter_id: int, conn: ConnDep, actor: ActorDep) -> ReplayOut:
     """Ask ingest to decode this letter again (after registering the device or zone)."""
-    query, params = _scoped(actor, "SELECT l.replayed_at {scoped} AND l.id = %(id)s")
+    query, params = _scoped(actor, "SELECT l.replayed_at, l.payload_truncated {scoped}"
+                                   " AND l.id = %(id)s")
     row = conn.execute(query, {**params, "id": letter_id}).fetchone()
     if row is None:
         raise HTTPException(404, f"dead letter {letter_id} does not exist or is outside "
                                  "your scope")
+    if row["payload_truncated"]:
+        raise HTTPException(409, f"dead letter {letter_id} kept only a prefix of an oversized "
+                                 "payload: it cannot be replayed; have the sender split it")
     if row["replayed_at"] is not None:
         raise HTTPException(409, f"dead letter {letter_id} was already replayed and stored")
     marked = _mark(conn, actor, letter_id=letter_id)

@@ -37,6 +37,7 @@ from ingest.partition import (
 )
 from ingest.writer import BatchResult, BatchWriter, RawMessage
 from sharpeyes.mqtt import BrokerAddress, new_client
+from sharpeyes.progress import StageHealth
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class IngestConsumer:
         self._pending_subacks: set[int] = set()
         self._announce: float | None = None  # a registry load to announce once SUBACKed
         self.skipped = 0  # messages acknowledged unprocessed: another partition stores them
+        self.health: StageHealth | None = None
         self.client = new_client(
             address, client_id=client_id, protocol=protocol, persistent=True, manual_ack=True
         )
@@ -297,13 +299,17 @@ class IngestConsumer:
         while not stop.is_set():
             try:
                 result = self.writer.write(mine)
-            except Exception:
+            except Exception as exc:
                 # Nothing is acknowledged: the broker keeps every message of the batch.
                 log.exception("batch of %d not committed; retrying in %.1fs", len(batch), delay)
+                if self.health is not None:
+                    self.health.failed("commit", str(exc) or type(exc).__name__)
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self._acknowledge(batch)
+            if self.health is not None:
+                self.health.progressed("commit")
             if self.on_batch is not None:
                 self.on_batch(result)
             return

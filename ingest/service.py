@@ -15,6 +15,7 @@ from ingest.partition import Partition
 from ingest.registry import Registry
 from ingest.writer import BatchWriter
 from sharpeyes.mqtt import parse_mqtt_url, probe_protocol
+from sharpeyes.progress import StageHealth
 from sharpeyes.settings import Settings, UnknownDevicePolicy
 
 
@@ -53,5 +54,9 @@ def build_consumer(
 
 
 def run_ingest(settings: Settings, database_url: str, mqtt_url: str,
-               stop: threading.Event) -> None:
-    build_consumer(settings, database_url, mqtt_url).run(stop)
+               stop: threading.Event, health: StageHealth | None = None) -> None:
+    consumer = build_consumer(settings, database_url, mqtt_url)
+    if health is not None:
+        health.waiting = consumer.queue.qsize
+        consumer.health = health
+    consumer.run(stop)

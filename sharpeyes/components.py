@@ -18,6 +18,7 @@ from contracts.topics import escalation_topic, worker_topic
 from grid.dispatch import Dispatched, run_dispatcher, task_notification
 from grid.escalation import escalate_overdue
 from ingest.service import run_ingest
+from sharpeyes.progress import StageHealth
 from sharpeyes.runtime import Runtime
 from sharpeyes.scheduler import Job, run_scheduler
 from store.db import create_pool, has_timescale
@@ -29,7 +30,9 @@ COMPONENTS = ("ingest", "video", "alerts", "dispatcher", "scheduler", "api")
 
 
 def start_ingest(rt: Runtime) -> None:
-    rt.spawn("ingest", lambda stop: run_ingest(rt.settings, rt.database_url, rt.mqtt_url, stop))
+    health = rt.health.setdefault("ingest", StageHealth("ingest"))
+    rt.spawn("ingest", lambda stop: run_ingest(rt.settings, rt.database_url, rt.mqtt_url, stop,
+                                               health))
 
 
 def start_video(rt: Runtime) -> None:
@@ -89,7 +92,9 @@ def start_scheduler(rt: Runtime) -> None:
     jobs = [Job("escalate_overdue_tasks", rt.settings.escalation_interval_seconds, escalate),
             # Plain PostgreSQL rollups and retention (a no-op on TimescaleDB).
             Job("refresh_rollups", 60.0, refresh_job(rt.database_url))]
-    rt.spawn("scheduler", lambda stop: run_scheduler(rt.database_url, jobs, stop))
+    health = rt.health.setdefault("scheduler", StageHealth("scheduler"))
+    rt.spawn("scheduler", lambda stop: run_scheduler(rt.database_url, jobs, stop,
+                                                     health=health))
 
 
 def api_services(rt: Runtime) -> Services:

@@ -19,6 +19,7 @@ import psycopg
 
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
 from sharpeyes.mqtt import Publisher, parse_mqtt_url
+from sharpeyes.progress import StageHealth
 from sharpeyes.settings import Settings
 from store.migrate import migrate
 from store.rollups import RetentionWindows, apply_policies
@@ -38,6 +39,7 @@ class Runtime:
         self.mqtt_url = settings.mqtt_url or ""
         self._embedded: list[EmbeddedPostgres | EmbeddedMqttBroker] = []
         self._threads: dict[str, threading.Thread] = {}
+        self.health: dict[str, StageHealth] = {}   # progress of the stages that report it
         self._failures: list[str] = []
         self._closers: list[Callable[[], None]] = []
         self._publisher: Publisher | None = None
@@ -102,7 +104,10 @@ class Runtime:
     def component_probe(self, name: str) -> Callable[[], str | None]:
         def probe() -> str | None:
             thread = self._threads.get(name)
-            return None if thread is not None and thread.is_alive() else f"{name} is not running"
+            if thread is None or not thread.is_alive():
+                return f"{name} is not running"
+            health = self.health.get(name)
+            return health.problem() if health is not None else None
 
         return probe
 

@@ -19,6 +19,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.leader import LeaderLock
+from sharpeyes.progress import StageHealth
 from store import locks
 
 log = logging.getLogger(__name__)
@@ -32,13 +33,15 @@ class Job:
 
 
 def run_scheduler(url: str, jobs: list[Job], stop: threading.Event,
-                  check_every: float = 1.0) -> None:
+                  check_every: float = 1.0, health: StageHealth | None = None) -> None:
     """Run ``jobs`` on their intervals while this process holds the scheduler lock."""
     leader = LeaderLock(url, key=locks.SCHEDULER)
+    if health is not None:
+        health.extra = lambda: _leaderless(url, leader)
     scheduler = BackgroundScheduler(timezone="UTC")
     for job in jobs:
-        scheduler.add_job(_guarded(job, leader), "interval", seconds=job.seconds, id=job.name,
-                          max_instances=1, coalesce=True)
+        scheduler.add_job(_guarded(job, leader, health), "interval", seconds=job.seconds,
+                          id=job.name, max_instances=1, coalesce=True)
     scheduler.start(paused=True)
     try:
         while not stop.is_set():
@@ -63,13 +66,35 @@ def _lead(leader: LeaderLock) -> bool:
         return False
 
 
-def _guarded(job: Job, leader: LeaderLock) -> Callable[[], None]:
+def _leaderless(url: str, leader: LeaderLock) -> str | None:
+    """Why no scheduler runs the jobs, if none does: this process does not lead and no
+    session holds the lock (a standby is fine; nobody at all is not)."""
+    if leader.held():
+        return None
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND ((classid::bigint << 32) | objid::bigint) = %s", (locks.SCHEDULER,)
+            ).fetchone()
+    except psycopg.Error as exc:
+        return f"scheduler cannot reach the database: {str(exc).strip()[:200]}"
+    return None if row and row[0] else "no process holds the scheduler lock: jobs are not run"
+
+
+def _guarded(job: Job, leader: LeaderLock,
+             health: StageHealth | None = None) -> Callable[[], None]:
     def run() -> None:
         if not leader.held():
             return  # leadership was lost between checks: the new leader runs it
         try:
             job.run()
-        except Exception:
+        except Exception as exc:
             log.exception("scheduled job %s failed; it runs again next interval", job.name)
+            if health is not None:
+                health.failed(f"job {job.name}", str(exc) or type(exc).__name__)
+            return
+        if health is not None:
+            health.progressed(f"job {job.name}")
 
     return run

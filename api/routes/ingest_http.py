@@ -9,7 +9,7 @@ dead-letters). Envelope and payload schema errors are refused at once with 422.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException
@@ -22,6 +22,7 @@ from contracts.payloads import DensityReport, DeviceStatus, SensorReport
 from contracts.topics import DEVICE_ID, TopicKind, topic_for
 from grid.actors import Actor, Role
 from sharpeyes.mqtt import PublishError
+from sharpeyes.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
@@ -52,11 +53,26 @@ def _api_key_holder(conn: ConnDep, key: str | None) -> ApiKeyHolder:
     return holder
 
 
-def _check_payloads(batch: IngestBatch) -> None:
+def _time_problem(model: BaseModel, settings: Settings) -> str | None:
+    """The window ingest accepts, checked here too so the caller hears it at once."""
+    ts = getattr(model, "ts", None)
+    if ts is None:
+        return None
+    now = datetime.now(UTC)
+    if ts > now + timedelta(seconds=settings.max_clock_skew_seconds):
+        return f"timestamp {ts.isoformat()} is in the future"
+    if ts < now - timedelta(seconds=settings.max_report_age_seconds):
+        return f"timestamp {ts.isoformat()} is too old"
+    return None
+
+
+def _check_payloads(batch: IngestBatch, settings: Settings) -> None:
     problems = []
     for i, item in enumerate(batch.messages):
         try:
-            _MODELS[item.kind].model_validate(item.payload)
+            model = _MODELS[item.kind].model_validate(item.payload)
+            if (late := _time_problem(model, settings)) is not None:
+                problems.append({"location": f"messages.{i}.payload.ts", "message": late})
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 where = ".".join(str(p) for p in err["loc"])
@@ -79,7 +95,7 @@ def ingest(batch: IngestBatch, conn: ConnDep, services: ServicesDep,
         raise HTTPException(403, f"key {holder.name!r} may not report for {shown}: a key "
                                  "acts only for its device or the registered devices of "
                                  "its region")
-    _check_payloads(batch)
+    _check_payloads(batch, services.settings)
     if services.publisher is None:
         raise HTTPException(503, "this API instance has no broker connection")
     prefix = services.settings.topic_prefix

@@ -137,3 +137,45 @@ def test_keys_are_issued_for_a_device_or_a_region(client: TestClient) -> None:
                         "a device key has none")):
         refused = create(**body)
         assert refused.status_code == 422 and says in refused.json()["detail"], refused.text
+
+
+def test_hostile_payloads_over_http_are_refused_precisely(
+    client: TestClient, settings: Settings, db: psycopg.Connection
+) -> None:
+    """The hostile classes of the MQTT corpus through the integrator endpoint: each is a
+    precise 422 naming the field, nothing of it is published, and valid batches between
+    them are stored (before, a NUL in a status detail answered 202 and wedged ingest)."""
+    _, key = new_key(client, name="nvr gateway", role="integrator", region_id="C")
+    headers = {"X-API-Key": key}
+    ts = datetime.now(UTC).isoformat()
+    zone = {"zone_id": "Z-A", "count": 5}
+    hostile: list[tuple[str, dict[str, Any]]] = [
+        ("status", {"state": "online", "detail": "bad\u0000detail"}),
+        ("status", {"state": "online", "ts": "9999-12-31T23:59:59-14:00", "detail": "x"}),
+        ("reading", {"seq": 1, "ts": ts, "readings": [{"metric": "m", "value": 1,
+                                                       "unit": "p\u0000"}]}),
+        ("density", {"seq": "17", "ts": ts, "zones": [zone]}),
+        ("density", {"seq": True, "ts": ts, "zones": [zone]}),
+        ("density", {"seq": 1, "ts": ts, "zones": [{"zone_id": "Z-A", "count": "7"}]}),
+        ("density", {"seq": 1, "ts": ts, "zones": [{"zone_id": "Z-A", "count": True}]}),
+        ("density", {"seq": 1, "ts": ts, "zones": [{"zone_id": "Z-A", "count": 1e308}]}),
+        ("density", {"seq": 1, "ts": ts, "zones": [{"zone_id": "Z\u0000A", "count": 1}]}),
+        ("density", {"seq": 1, "ts": ts, "zones": [zone], "extra": 1}),
+    ]
+    with running_ingest(settings):
+        sent = 0
+        for i, (kind, payload) in enumerate(hostile):
+            device = "SEN-1" if kind == "reading" else "CAM-A"
+            bad = client.post("/api/v1/ingest", headers=headers, json={"messages": [
+                {"kind": kind, "device_id": device, "payload": payload}]})
+            assert bad.status_code in (422, 403), (kind, payload, bad.text)
+            if bad.status_code == 422:
+                assert "messages.0.payload" in bad.json()["detail"]
+            good = client.post("/api/v1/ingest", headers=headers, json=batch("CAM-A",
+                                                                           range(i, i + 1)))
+            assert good.status_code == 202, good.text
+            sent += 1
+        wait_until(lambda: counter(db, "messages") >= sent, timeout=30,
+                   what="the valid batches stored")
+    assert db.execute("SELECT count(*) FROM crowd_observations").fetchone() == (sent,)
+    assert db.execute("SELECT count(*) FROM dead_letters").fetchone() == (0,)

@@ -22,6 +22,11 @@ test: $(STAMP)
 		|| echo "note: no Chromium found or downloadable; the dashboard's browser test will be skipped"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+lint: $(STAMP)  ## ruff, mypy (strict, whole package) and the import-linter layer contracts
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
 vendor:  ## re-copy the pinned front-end packages into api/static/vendor (needs npm)
 	sh frontend/vendor.sh
 

@@ -185,7 +185,7 @@ def measure_baseline(mqtt_url: str, messages: int, publishers: int, mode: Mode) 
         publish(mqtt_url, prefix, messages, publishers)
     sub.join(timeout=600)
     if mode == "backlog":
-        return (messages - 1) / max(times[1] - times[0], 1e-6)
+        return float((messages - 1) / max(times[1] - times[0], 1e-6))
     return messages / float(times[1] - started)
 
 

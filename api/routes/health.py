@@ -75,7 +75,7 @@ def _latency(request: Request) -> bytes:
     """This process's request latency, or every API worker's (api.workers) summed."""
     if os.environ.get(MULTIPROC_ENV):
         workers = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(workers)
+        MultiProcessCollector(workers)  # type: ignore[no-untyped-call]
         return generate_latest(workers)
     own: ApiMetrics = request.app.state.metrics
     return generate_latest(own.registry)

@@ -28,12 +28,12 @@ import cv2
 import numpy as np
 
 from video.calibration import CalibrationSpec, GroundModel, from_spec
-from video.counting import AutoCounter, Counter, DetectionCounter, zone_counts
+from video.counting import AutoCounter, Counter, DetectionCounter
 from video.detect import nms
 from video.heads import HeadCounter
 from video.model import CountResult, Detection, Zone
 from video.regress import RegressionCounter
-from video.zones import ZoneGeometry, prepare_zones
+from video.zones import ZoneGeometry, prepare_zones, zone_counts
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from video.heads import HeadCounter
 from video.mass import ForegroundMass
 from video.model import CountResult, Detection, ZoneEstimate
 from video.regress import RegressionCounter
-from video.zones import ZoneGeometry, union_rows
+from video.zones import ZoneGeometry, union_rows, zone_counts
 
 METHODS = ("auto", "yolox", "density", "classic", "detect", "regress", "heads", "onnx")
 
@@ -49,18 +49,6 @@ class Counter(Protocol):
               ground: GroundModel | None, t: float | None = None) -> CountResult:
         """Per-zone counts; ``t`` (media seconds) lets a counter budget costly work."""
         ...
-
-
-def zone_counts(detections: Sequence[Detection], zones: Sequence[ZoneGeometry],
-                confidence: float, method: str) -> CountResult:
-    """Detections per zone by their feet (bottom-centre)."""
-    feet = np.array([d.foot for d in detections]).reshape(-1, 2)
-    out = []
-    for zone in zones:
-        n = int(zone.contains(feet).sum()) if len(feet) else 0
-        density = n / zone.area_m2 if zone.area_m2 else None
-        out.append(ZoneEstimate(zone.zone_id, float(n), density, confidence))
-    return CountResult(tuple(out), method, tuple(detections))
 
 
 class DetectionCounter:

@@ -16,10 +16,9 @@ import cv2
 import numpy as np
 
 from video.calibration import GroundModel
-from video.counting import zone_counts
 from video.errors import ModelError
 from video.model import CountResult, Detection, ZoneEstimate
-from video.zones import ZoneGeometry
+from video.zones import ZoneGeometry, zone_counts
 
 
 class OnnxCounter:

@@ -26,12 +26,12 @@ from video.bench_accuracy import (
     plain_hog,
 )
 from video.calibration import CalibrationSpec, from_spec
-from video.counting import AutoCounter, DetectionCounter, zone_counts
+from video.counting import AutoCounter, DetectionCounter
 from video.heatmap import HeatmapWindows, render_occupancy
 from video.model import Zone
 from video.regress import RegressionCounter
 from video.sources import OpenCvSource
-from video.zones import prepare_zones
+from video.zones import prepare_zones, zone_counts
 
 log = logging.getLogger(__name__)
 PETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets2009-s2l1-view001.avi"

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from video.calibration import GroundModel
-from video.model import Zone
+from video.model import CountResult, Detection, Zone, ZoneEstimate
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -69,3 +69,15 @@ def union_rows(zones: Sequence[ZoneGeometry], height: int) -> tuple[int, int]:
         return (0, height)
     spans = [z.rows() for z in zones]
     return (max(0, min(s[0] for s in spans)), min(height, max(s[1] for s in spans)))
+
+
+def zone_counts(detections: Sequence[Detection], zones: Sequence[ZoneGeometry],
+                confidence: float, method: str) -> CountResult:
+    """Detections per zone by their feet (bottom-centre)."""
+    feet = np.array([d.foot for d in detections]).reshape(-1, 2)
+    out = []
+    for zone in zones:
+        n = int(zone.contains(feet).sum()) if len(feet) else 0
+        density = n / zone.area_m2 if zone.area_m2 else None
+        out.append(ZoneEstimate(zone.zone_id, float(n), density, confidence))
+    return CountResult(tuple(out), method, tuple(detections))

@@ -4,8 +4,9 @@ Owns the accuracy measurement against exact ground truth from ``simulators.rende
 For each camera geometry, scenes are rendered in increasing density (same static scene):
 a sparse warm-up (0.1 and 0.3 persons/m²) first, as a real camera sees quiet hours before
 busy ones, so the self-calibrating methods can learn their background and scale from
-detections; then up to 6 persons/m². Each method (detect, regress, heads, auto) and the
-baseline (plain HOG at native scale, feet in the zone) counts every sampled frame; the
+detections; then up to 6 persons/m². Each method (detect, regress, heads, classic, auto) and the
+baseline (plain HOG at native scale, feet in the zone) counts every sampled frame
+(``auto`` is the learned default, ``classic`` the former classical ``auto``); the
 report gives MAE and relative error (Σ|e| / Σ truth) per band of true zone density.
 
 Rendered clips are cached under ``.cache/video-accuracy/`` (JPEG, with their truths) so
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 
 from video.calibration import CalibrationSpec, GroundModel, from_spec
-from video.counting import AutoCounter, Counter, DetectionCounter
+from video.counting import AutoCounter, Counter, DetectionCounter, build_counter
 from video.detect import nms
 from video.heads import HeadCounter
 from video.model import CountResult, Detection, Zone
@@ -115,7 +116,8 @@ def run_geometry(index: int, camera: Any, frames: int) -> list[dict[str, Any]]:
     zones = _zones(camera, ground)
     areas = {z.zone_id: float(z.area_m2 or 0.0) for z in zones}
     methods: dict[str, Counter] = {"detect": DetectionCounter(), "regress": RegressionCounter(),
-                                   "heads": HeadCounter(), "auto": AutoCounter()}
+                                   "heads": HeadCounter(), "classic": AutoCounter(),
+                                   "auto": build_counter("auto")}
     baseline = plain_hog()
     rows: list[dict[str, Any]] = []
     started, t = time.monotonic(), 0.0

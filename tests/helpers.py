@@ -1,11 +1,13 @@
-"""Helpers shared by tests: waiting for conditions, publishing, a tiny city."""
+"""Helpers shared by tests: waiting for conditions, publishing, a tiny city, real data."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -20,6 +22,12 @@ from sharpeyes.settings import Settings
 T = TypeVar("T")
 PASSWORD = "secret-pw"
 _HASH = hash_password(PASSWORD)
+
+# Real footage and labelled images for accuracy checks (never committed): the workplace's
+# shared/data beside the checkout, or wherever SHARPEYES_TEST_DATA points.
+SHARED_DATA = Path(os.environ.get("SHARPEYES_TEST_DATA")
+                   or Path(__file__).resolve().parents[2] / "shared" / "data")
+PETS_CLIP = SHARED_DATA / "pets2009-s2l1-view001.avi"
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.05,

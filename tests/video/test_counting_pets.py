@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import PETS_CLIP
 from video.calibration import CalibrationSpec, from_spec
 from video.counting import DetectionCounter
 from video.detect import nms
@@ -22,7 +23,7 @@ from video.model import CountResult, Detection, Zone
 from video.zones import prepare_zones
 
 HERE = Path(__file__).resolve().parent
-CLIP = HERE.parents[2] / "shared" / "data" / "pets2009-s2l1-view001.avi"
+CLIP = PETS_CLIP
 LABELS = json.loads((HERE / "pets_labels.json").read_text())
 # A person measured by hand at two rows of the clip (feet row, height in pixels).
 CALIBRATION = CalibrationSpec.model_validate(

@@ -18,6 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.helpers import SHARED_DATA
 from video.calibration import CalibrationSpec, from_spec
 from video.counting import build_counter
 from video.errors import ModelError
@@ -30,7 +31,7 @@ from video.weights import DENSITY_FILE, DETECTOR_FILE, MODELS, detector_spec, pr
 from video.yolox import DetectorSpec, Region, YoloxDetector, grid_cells
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 CLIP = DATA / "pets2009-s2l1-view001.avi"
 STREETS = DATA / "crowds" / "shanghaitech_b"
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import PETS_CLIP
 from video.cli import register
 from video.flow import CountingLine, FlowMeter, LineCounter
 from video.heatmap import OccupancyHeatmap, render_heatmap
@@ -17,7 +18,7 @@ from video.model import CountResult, Detection, Zone, ZoneEstimate
 from video.privacy import snapshot
 from video.zones import prepare_zones
 
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "pets2009-s2l1-view001.avi"
+CLIP = PETS_CLIP
 
 
 def _blobs(offset: float, directions: list[tuple[float, float]]) -> np.ndarray:

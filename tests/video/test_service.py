@@ -14,10 +14,10 @@ from ingest.records import Accepted
 from ingest.registry import Registry
 from sharpeyes.mqtt import new_client, parse_mqtt_url
 from sharpeyes.settings import Settings
-from tests.helpers import tiny_city, wait_until
+from tests.helpers import PETS_CLIP, tiny_city, wait_until
 from video.service import VideoOptions, load_cameras, run_video, shard_of
 
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "pets2009-s2l1-view001.avi"
+CLIP = PETS_CLIP
 CALIBRATION = {"person_heights": [{"row": 145, "height_px": 46}, {"row": 191, "height_px": 54}],
                "image_size": [480, 360]}
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from tests.helpers import PETS_CLIP
 from video.errors import SourceError
 from video.sources import KeyframeSource, OpenCvSource, open_source
 
-CLIP = Path(__file__).resolve().parents[3] / "shared" / "data" / "pets2009-s2l1-view001.avi"
+CLIP = PETS_CLIP
 pytestmark = pytest.mark.skipif(not CLIP.exists(), reason=f"{CLIP} is not present")
 
 

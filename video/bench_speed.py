@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +35,31 @@ _SIZE = (1280, 720)
 _FPS = 25
 
 
-def write_h264_clip(path: Path, seconds: float, gop: int = _FPS) -> None:
-    """Moving textured figures on a textured ground, H.264 via PyAV (libx264)."""
+def encode_h264(path: Path, frames: Iterable[np.ndarray], gop: int = _FPS) -> None:
+    """720p BGR frames to H.264 at 25 fps with a fixed GOP (PyAV, libx264), as IP cameras send."""
     import av
 
-    rng = np.random.default_rng(5)
-    noise = rng.integers(60, 200, (_SIZE[1], _SIZE[0], 3)).astype(np.uint8)
-    ground = np.asarray(cv2.GaussianBlur(noise, (0, 0), 3), dtype=np.uint8)
-    walkers = rng.uniform([0, 200], [_SIZE[0], 650], (30, 2))
-    speed = rng.normal(0, 3, (30, 2))
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=_FPS)
         stream.width, stream.height, stream.pix_fmt = _SIZE[0], _SIZE[1], "yuv420p"
         stream.options = {"g": str(gop), "keyint_min": str(gop), "preset": "veryfast",
                           "tune": "zerolatency"}
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def write_h264_clip(path: Path, seconds: float, gop: int = _FPS) -> None:
+    """Moving textured figures on a textured ground."""
+    rng = np.random.default_rng(5)
+    noise = rng.integers(60, 200, (_SIZE[1], _SIZE[0], 3)).astype(np.uint8)
+    ground = np.asarray(cv2.GaussianBlur(noise, (0, 0), 3), dtype=np.uint8)
+    walkers = rng.uniform([0, 200], [_SIZE[0], 650], (30, 2))
+    speed = rng.normal(0, 3, (30, 2))
+
+    def frames() -> Iterator[np.ndarray]:
         for _ in range(round(seconds * _FPS)):
             frame: np.ndarray[Any, np.dtype[np.uint8]] = ground.copy()
             walkers[:] = (walkers + speed) % [_SIZE[0], 720]
@@ -56,10 +67,8 @@ def write_h264_clip(path: Path, seconds: float, gop: int = _FPS) -> None:
                 h = int(40 + y / 6)
                 cv2.rectangle(frame, (int(x), int(y) - h), (int(x) + h // 3, int(y)),
                               (40, 40, 90), -1)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+            yield frame
+    encode_h264(path, frames(), gop)
 
 
 def _cpu(fn: Callable[[], int]) -> tuple[float, int]:
@@ -110,24 +119,11 @@ DEFAULT_RATE = 0.5    # SHARPEYES_VIDEO_RATE_HZ's default
 
 
 def write_still_clip(path: Path, still: np.ndarray, seconds: float) -> None:
-    """A still scaled to 720p, with a little noise per frame (so the encoder still works),
-    encoded like the synthetic clip."""
-    import av
-
-    base = cv2.resize(still, _SIZE, interpolation=cv2.INTER_AREA)
+    """A still scaled to 720p, with a little noise per frame (so the encoder still works)."""
+    base = cv2.resize(still, _SIZE, interpolation=cv2.INTER_AREA).astype(np.int16)
     rng = np.random.default_rng(3)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=_FPS)
-        stream.width, stream.height, stream.pix_fmt = _SIZE[0], _SIZE[1], "yuv420p"
-        stream.options = {"g": str(_FPS), "keyint_min": str(_FPS), "preset": "veryfast",
-                          "tune": "zerolatency"}
-        for _ in range(round(seconds * _FPS)):
-            noise = rng.integers(-3, 4, base.shape, dtype=np.int16)
-            frame = np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    encode_h264(path, (np.clip(base + rng.integers(-3, 4, base.shape, dtype=np.int16), 0, 255)
+                       .astype(np.uint8) for _ in range(round(seconds * _FPS))))
 
 
 def find_dense_still(explicit: Path | None = None) -> Path | None:

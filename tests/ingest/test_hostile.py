@@ -255,3 +255,4 @@ def test_dead_letters_are_bounded_and_redacted(db_url: str, db: psycopg.Connecti
     assert json.loads(bytes(kept))["after"]["zones"] == ["plaza"]
     total = db.execute("SELECT pg_total_relation_size('dead_letters')").fetchone()
     assert total is not None and total[0] < 1_000_000
+

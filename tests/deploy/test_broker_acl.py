@@ -178,7 +178,12 @@ def test_a_device_publishes_only_under_its_own_id(broker: int) -> None:
         status = f"{PREFIX}/v1/device/CAM-A/status"
         foreign = [f"{PREFIX}/v1/camera/CAM-B/density",      # another device's topic
                    f"{PREFIX}/v1/sensor/CAM-A/reading",      # its own id, not its kind
-                   f"{PREFIX}/v1/worker/P-1/tasks"]          # server-only topic
+                   f"{PREFIX}/v1/worker/P-1/tasks",          # server-only topic
+                   # off-contract forms of its own topic, which ingest would never see
+                   f"{PREFIX}/v1/camera/CAM-A/../density", f"{PREFIX}/v1/camera/CAM-A/density/",
+                   f"{PREFIX}/v1/camera/CAM-A/density/x", f"{PREFIX}/v2/camera/CAM-A/density",
+                   f"/{PREFIX}/v1/camera/CAM-A/density", f"{PREFIX}//v1/camera/CAM-A/density",
+                   f"{PREFIX}/v1/camera/CAM-A"]
         for topic in foreign:
             assert cam.publish(topic, b"forged").value == 135  # MQTT 5: Not authorized
         assert not cam.publish(own, b"mine").is_failure

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -62,13 +64,41 @@ class EmbeddedPostgres:
 
 
 class EmbeddedMqttBroker:
-    """A broker on 127.0.0.1 and a free port: mosquitto where installed, else amqtt."""
+    """A broker on 127.0.0.1 and a free port: mosquitto where installed, else amqtt.
+
+    Anonymous clients are refused: the broker has one account whose random password is
+    kept in its data directory (readable by its owner only) and carried in :attr:`url`,
+    so that no other local user can connect as ingest and drain its session.
+    """
+
+    USERNAME = "sharpeyes"
 
     def __init__(self, data_dir: Path, kind: EmbeddedBroker = EmbeddedBroker.AUTO) -> None:
         self.dir = data_dir / "broker"
         self.kind = self._resolve(kind)
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def password(self) -> str:
+        """The account's password, made once per data directory."""
+        path = self.dir / "credentials"
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24))
+        return path.read_text().strip()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.USERNAME}:{self.password}@127.0.0.1:{self.port}"
+
+    def _password_file(self, line: str) -> Path:
+        path = self.dir / "passwords"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(line + "\n")
+        return path
 
     @staticmethod
     def _resolve(kind: EmbeddedBroker) -> EmbeddedBroker:
@@ -91,9 +121,9 @@ class EmbeddedMqttBroker:
         except TimeoutError:
             self.stop()
             raise
-        url = f"mqtt://127.0.0.1:{self.port}"
-        log.info("embedded %s broker ready at %s", self.kind.value, url)
-        return url
+        log.info("embedded %s broker ready at mqtt://%s:***@127.0.0.1:%d", self.kind.value,
+                 self.USERNAME, self.port)
+        return self.url
 
     def _mosquitto_command(self) -> list[str]:
         conf = self.dir / "mosquitto.conf"
@@ -104,7 +134,8 @@ class EmbeddedMqttBroker:
                     # Started as root, mosquitto would switch to user "mosquitto", which
                     # cannot write a data directory under root's home: stay who we are.
                     f"user {getpass.getuser()}",
-                    "allow_anonymous true",
+                    "allow_anonymous false",
+                    f"password_file {self._password_file(self._mosquitto_line())}",
                     "persistence true",
                     f"persistence_location {self.dir}/",
                     "autosave_interval 30",
@@ -118,6 +149,16 @@ class EmbeddedMqttBroker:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         return [binary, "-c", str(conf)]
 
+    def _mosquitto_line(self) -> str:
+        from sharpeyes.acl import mosquitto_hash
+
+        return f"{self.USERNAME}:{mosquitto_hash(self.password, os.urandom(12))}"
+
+    def _argon2_line(self) -> str:
+        from pwdlib.hashers.argon2 import Argon2Hasher
+
+        return f"{self.USERNAME}:{Argon2Hasher().hash(self.password)}"
+
     def _amqtt_command(self) -> list[str]:
         conf = self.dir / "amqtt.yaml"
         conf.write_text(
@@ -126,8 +167,8 @@ class EmbeddedMqttBroker:
             "    type: tcp\n"
             f"    bind: 127.0.0.1:{self.port}\n"
             "plugins:\n"
-            "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
-            "    allow_anonymous: true\n"
+            "  amqtt.plugins.authentication.FileAuthPlugin:\n"
+            f"    password_file: {self._password_file(self._argon2_line())}\n"
         )
         return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
 

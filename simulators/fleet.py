@@ -186,7 +186,10 @@ class _Shard:
         link = _Link(index, device, client, f.prefix, phase, o.min_backoff)
         client.user_data_set(link)
         client.connect_timeout = o.connect_timeout
-        client.username_pw_set(device.device_id, device_password(device.device_id, o.secret))
+        if f.address.username:   # one account for every device (the embedded broker)
+            client.username_pw_set(f.address.username, f.address.password)
+        else:                    # each device its own, as `sharpeyes broker acl` derives them
+            client.username_pw_set(device.device_id, device_password(device.device_id, o.secret))
         if f.address.tls:
             client.tls_set()
         client.will_set(link.topics[TopicKind.STATUS], status_payload("lost"), qos=1, retain=True)

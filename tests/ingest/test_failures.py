@@ -106,7 +106,7 @@ def test_sigkill_of_ingest_mid_stream_loses_and_doubles_nothing(
     settings: Settings, db: psycopg.Connection, db_url: str, broker: EmbeddedMqttBroker
 ) -> None:
     tiny_city(db)
-    mqtt_url = f"mqtt://127.0.0.1:{broker.port}"
+    mqtt_url = broker.url
     first = ingest_process(settings, db_url, mqtt_url)
     try:
         wait_until(lambda: _probe(mqtt_url, settings, db_url), timeout=30,
@@ -162,7 +162,7 @@ def test_postgres_restart_mid_stream_loses_and_doubles_nothing(
         with psycopg.connect(db_url) as conn:
             migrate(conn)
             tiny_city(conn)
-        mqtt_url = f"mqtt://127.0.0.1:{broker.port}"
+        mqtt_url = broker.url
         thread = run_ingest_thread(settings, db_url, mqtt_url, stop)
         publisher = Publisher(mqtt_url, settings.topic_prefix).start()
         wait_until(lambda: stored(db_url)[0] > MESSAGES // 4, timeout=60, what="a quarter")
@@ -182,7 +182,7 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(
     settings: Settings, db: psycopg.Connection, db_url: str, broker: EmbeddedMqttBroker
 ) -> None:
     tiny_city(db)
-    mqtt_url = f"mqtt://127.0.0.1:{broker.port}"
+    mqtt_url = broker.url
     stop = threading.Event()
     thread = run_ingest_thread(settings, db_url, mqtt_url, stop)
     try:

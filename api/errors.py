@@ -41,6 +41,7 @@ PROBLEM_JSON = "application/problem+json"
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "no valid access token"},
     403: {"description": "your role may not do this"},
+    400: {"description": "the body cannot be parsed (not JSON, or a broken form)"},
     422: {"description": "invalid request; `errors` lists each problem and where"},
     503: {"description": "the store is unavailable; retry after `Retry-After` seconds"},
 }

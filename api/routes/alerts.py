@@ -20,6 +20,7 @@ from alerts.stream import read_events
 from api.deps import ActorDep, ConnDep
 from api.errors import problem
 from api.pagination import Page, PageDep
+from api.params import Id
 from grid.actors import Actor, Role
 from grid.visibility import sees, sees_sql
 
@@ -124,13 +125,13 @@ def alert_events(
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=ERROR_RESPONSES)
-def get_one(alert_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def get_one(alert_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     with conn.cursor() as cur:
         return _out(get_alert(cur, alert_id, lambda a: can_see_alert(actor, a)))
 
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertOut, responses=ERROR_RESPONSES)
-def ack_alert(alert_id: int, actor: ActorDep, conn: ConnDep,
+def ack_alert(alert_id: Id, actor: ActorDep, conn: ConnDep,
               body: Annotated[AckIn | None, Body()] = None) -> Any:
     """A person acknowledges an alert: it stays until resolved, but repeats stop."""
     if actor.role not in (Role.ADMIN, Role.OPERATOR, Role.WORKER):

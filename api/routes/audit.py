@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.audit import changed_fields
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
+from api.params import NO_NUL, Timestamp
 from grid.actors import Actor, Role
 from grid.visibility import covers_sql
 
@@ -44,7 +45,7 @@ WHERE {scope}
 ORDER BY id DESC LIMIT %(limit)s OFFSET %(offset)s
 """
 
-_Filter = Annotated[str | None, Query(min_length=1, max_length=128)]
+_Filter = Annotated[str | None, Query(min_length=1, max_length=128, pattern=NO_NUL)]
 
 
 def _scope(actor: Actor) -> tuple[sql.Composable, dict[str, object]]:
@@ -60,7 +61,7 @@ def list_audit(
     by: Annotated[str | None, Query(min_length=1, max_length=128,
                                     description="Who: e.g. person:P-1.")] = None,
     action: _Filter = None,
-    since: datetime | None = None, until: datetime | None = None,
+    since: Timestamp | None = None, until: Timestamp | None = None,
 ) -> Page[AuditOut]:
     """Changes to rules, devices, zones, tasks, people and API keys, filterable."""
     if since and until and since >= until:

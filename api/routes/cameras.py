@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Response
 from psycopg import sql
 
 from api.deps import ActorDep, ConnDep
+from api.params import Timestamp
 from grid.visibility import sees_sql
 from video.heatmap import heatmap_png
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/cameras", tags=["video"])
 @router.get("/{camera_id}/heatmap.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no data"}})
 def camera_heatmap(camera_id: str, actor: ActorDep, conn: ConnDep,
-                   since: datetime | None = None, until: datetime | None = None) -> Response:
+                   since: Timestamp | None = None, until: Timestamp | None = None) -> Response:
     """Occupancy over a window (default the last 24 hours) as a PNG."""
     until = until or datetime.now(UTC)
     since = since or until - timedelta(hours=24)

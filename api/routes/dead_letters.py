@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from api.audit import record
 from api.deps import ActorDep, ConnDep, require
 from api.pagination import Page, PageDep
+from api.params import Id
 from grid.actors import Actor, Role
 from grid.visibility import registry_sql
 
@@ -110,8 +111,10 @@ WHERE replayed_at IS NULL AND replay_requested_at IS NULL AND NOT payload_trunca
 """
 
 
-@router.post("/{letter_id}/replay", response_model=ReplayOut, status_code=202)
-def replay_one(letter_id: int, conn: ConnDep, actor: ActorDep) -> ReplayOut:
+@router.post("/{letter_id}/replay", response_model=ReplayOut, status_code=202,
+             responses={404: {"description": "no such letter in your scope"},
+                        409: {"description": "truncated or already replayed"}})
+def replay_one(letter_id: Id, conn: ConnDep, actor: ActorDep) -> ReplayOut:
     """Ask ingest to decode this letter again (after registering the device or zone)."""
     query, params = _scoped(actor, "SELECT l.replayed_at, l.payload_truncated {scoped}"
                                    " AND l.id = %(id)s")

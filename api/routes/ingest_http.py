@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from api.audit import record
 from api.deps import ConnDep, ServicesDep, require
 from api.keys import ApiKeyHolder, hash_key, new_key, refused_devices, resolve_key
+from api.params import Id
 from contracts.payloads import DensityReport, DeviceStatus, SensorReport
 from contracts.topics import DEVICE_ID, TopicKind, topic_for
 from grid.actors import Actor, Role
@@ -172,7 +173,7 @@ def list_keys(conn: ConnDep, _actor: Annotated[Actor, _ADMIN]) -> list[ApiKeyOut
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"])
-def revoke_key(key_id: int, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -> ApiKeyOut:
+def revoke_key(key_id: Id, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -> ApiKeyOut:
     with conn.transaction():
         row = conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
                            " WHERE id = %s RETURNING *", (key_id,)).fetchone()

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from api.charts import ranking_chart, weekly_chart
 from api.deps import ActorDep, ConnDep
+from api.params import Timestamp
 from grid.actors import Actor, Role
 from grid.kpi import GroupBy, Period, kpis, ranking
 from grid.visibility import sees_sql
@@ -24,6 +25,7 @@ from grid.visibility import sees_sql
 router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
 Format = Literal["json", "csv", "png"]
+TableFormat = Literal["json", "csv"]         # /kpis has no chart
 
 
 class KpiRow(BaseModel):
@@ -72,10 +74,11 @@ def _respond(rows: list[dict[str, Any]], fmt: Format, filename: str) -> Any:
     return [KpiRow(**r) for r in rows]
 
 
-@router.get("/kpis", response_model=list[KpiRow])
+@router.get("/kpis", response_model=list[KpiRow],
+            responses={200: {"content": {"text/csv": {}}}})
 def get_kpis(actor: ActorDep, conn: ConnDep, by: GroupBy = GroupBy.WORKER,
-             since: datetime | None = None, until: datetime | None = None,
-             format: Format = "json") -> Any:
+             since: Timestamp | None = None, until: Timestamp | None = None,
+             format: TableFormat = "json") -> Any:
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=7)
     if since >= until:

@@ -19,6 +19,7 @@ from alerts.periods import PeriodIn
 from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
+from api.params import Id
 from api.routes.alerts import ERROR_RESPONSES
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
@@ -87,12 +88,12 @@ def create_rule(body: RuleIn, actor: ActorDep, conn: ConnDep) -> Any:
 
 
 @router.get("/{rule_id}", response_model=RuleOut, responses=ERROR_RESPONSES)
-def get_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def get_rule(rule_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     return RuleOut(**rule_store.get_rule(conn, actor, rule_id))
 
 
 @router.patch("/{rule_id}", response_model=RuleOut, responses=ERROR_RESPONSES)
-def update_rule(rule_id: int, body: RulePatch, actor: ActorDep, conn: ConnDep) -> Any:
+def update_rule(rule_id: Id, body: RulePatch, actor: ActorDep, conn: ConnDep) -> Any:
     before = rule_store.get_rule(conn, actor, rule_id)
     rule = rule_store.update_rule(conn, actor, rule_id, body)
     record(conn, actor, "rule", rule_id, "update", before, rule)
@@ -100,14 +101,14 @@ def update_rule(rule_id: int, body: RulePatch, actor: ActorDep, conn: ConnDep) -
 
 
 @router.post("/{rule_id}/disable", response_model=RuleOut, responses=ERROR_RESPONSES)
-def disable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def disable_rule(rule_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     rule = rule_store.set_enabled(conn, actor, rule_id, False)
     record(conn, actor, "rule", rule_id, "disable", None, rule)
     return RuleOut(**rule)
 
 
 @router.post("/{rule_id}/enable", response_model=RuleOut, responses=ERROR_RESPONSES)
-def enable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def enable_rule(rule_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     rule = rule_store.set_enabled(conn, actor, rule_id, True)
     record(conn, actor, "rule", rule_id, "enable", None, rule)
     return RuleOut(**rule)
@@ -115,7 +116,7 @@ def enable_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
 
 @router.delete("/{rule_id}", status_code=204, response_model=None,
                 responses=ERROR_RESPONSES)
-def delete_rule(rule_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def delete_rule(rule_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     """Soft delete: past alerts keep their rule; active ones resolve on the next cycle."""
     before = rule_store.get_rule(conn, actor, rule_id)
     rule_store.delete_rule(conn, actor, rule_id)
@@ -140,13 +141,13 @@ def create_period(body: PeriodIn, actor: ActorDep, conn: ConnDep) -> Any:
 
 
 @periods_router.get("/{period_id}", response_model=PeriodOut, responses=ERROR_RESPONSES)
-def get_period(period_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def get_period(period_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     return PeriodOut(**periods.get_period(conn, actor, period_id))
 
 
 @periods_router.delete("/{period_id}", status_code=204, response_model=None,
                         responses=ERROR_RESPONSES)
-def delete_period(period_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def delete_period(period_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     before = periods.get_period(conn, actor, period_id)
     periods.delete_period(conn, actor, period_id)
     record(conn, actor, "period", period_id, "delete", before, None)

@@ -19,6 +19,7 @@ from alerts.subscriptions import WebhookIn
 from api.audit import record
 from api.deps import ActorDep, ConnDep
 from api.pagination import Page, PageDep
+from api.params import Id
 from api.routes.alerts import ERROR_RESPONSES
 from api.routes.rules import ScopeOut
 
@@ -83,12 +84,12 @@ def create_silence(body: SilenceIn, actor: ActorDep, conn: ConnDep) -> Any:
 
 
 @router.get("/{silence_id}", response_model=SilenceOut, responses=ERROR_RESPONSES)
-def get_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def get_silence(silence_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     return SilenceOut(**silences.get_silence(conn, actor, silence_id))
 
 
 @router.delete("/{silence_id}", response_model=SilenceOut, responses=ERROR_RESPONSES)
-def expire_silence(silence_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def expire_silence(silence_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     """End a silence now; it stays on record with who ended it."""
     silence = silences.expire_silence(conn, actor, silence_id)
     record(conn, actor, "silence", silence_id, "expire", None, silence)
@@ -109,7 +110,7 @@ def create_webhook(body: WebhookIn, actor: ActorDep, conn: ConnDep) -> Any:
 
 @webhooks_router.delete("/{webhook_id}", status_code=204, response_model=None,
                          responses=ERROR_RESPONSES)
-def delete_webhook(webhook_id: int, actor: ActorDep, conn: ConnDep) -> Any:
+def delete_webhook(webhook_id: Id, actor: ActorDep, conn: ConnDep) -> Any:
     subscriptions.delete_webhook(conn, actor, webhook_id)
     record(conn, actor, "webhook", webhook_id, "delete", None, None)
     return Response(status_code=204)
@@ -117,7 +118,7 @@ def delete_webhook(webhook_id: int, actor: ActorDep, conn: ConnDep) -> Any:
 
 @webhooks_router.get("/{webhook_id}/deliveries", response_model=list[DeliveryOut],
                      responses=ERROR_RESPONSES)
-def webhook_deliveries(webhook_id: int, actor: ActorDep, conn: ConnDep,
+def webhook_deliveries(webhook_id: Id, actor: ActorDep, conn: ConnDep,
                        limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Any:
     return [DeliveryOut(**d) for d in subscriptions.deliveries(conn, actor, webhook_id,
                                                               limit)]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.audit import record
 from api.deps import ActorDep, ConnDep, ServicesDep
 from api.pagination import Page, PageDep
+from api.params import Id
 from grid.photos import MAX_BYTES, PhotoRejected, prepare_photo
 from grid.tasks import TRANSITIONS, ActionInput, apply_action, can_see
 from grid.visibility import task_sql
@@ -131,21 +132,26 @@ def _visible_task(conn: ConnDep, actor: ActorDep, task_id: int) -> dict[str, Any
     return dict(row)
 
 
-@router.get("/{task_id}", response_model=TaskOut)
-def get_task(task_id: int, actor: ActorDep, conn: ConnDep) -> TaskOut:
+_NO_TASK: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such task in your scope"}}
+
+
+@router.get("/{task_id}", response_model=TaskOut, responses=_NO_TASK)
+def get_task(task_id: Id, actor: ActorDep, conn: ConnDep) -> TaskOut:
     return _task_out(_visible_task(conn, actor, task_id))
 
 
-@router.get("/{task_id}/events", response_model=list[EventOut])
-def task_events(task_id: int, actor: ActorDep, conn: ConnDep) -> list[EventOut]:
+@router.get("/{task_id}/events", response_model=list[EventOut], responses=_NO_TASK)
+def task_events(task_id: Id, actor: ActorDep, conn: ConnDep) -> list[EventOut]:
     _visible_task(conn, actor, task_id)
     rows = conn.execute("SELECT * FROM task_events WHERE task_id = %s ORDER BY id",
                         (task_id,)).fetchall()
     return [EventOut(**r) for r in rows]
 
 
-@router.get("/{task_id}/escalations", response_model=list[EscalationOut])
-def task_escalations(task_id: int, actor: ActorDep, conn: ConnDep) -> list[EscalationOut]:
+@router.get("/{task_id}/escalations", response_model=list[EscalationOut],
+            responses=_NO_TASK)
+def task_escalations(task_id: Id, actor: ActorDep, conn: ConnDep) -> list[EscalationOut]:
     _visible_task(conn, actor, task_id)
     rows = conn.execute("SELECT * FROM task_escalations WHERE task_id = %s ORDER BY id",
                         (task_id,)).fetchall()
@@ -155,8 +161,9 @@ def task_escalations(task_id: int, actor: ActorDep, conn: ConnDep) -> list[Escal
 @router.post("/{task_id}/photos", response_model=TaskOut, status_code=201,
              responses={404: {}, 409: {}, 413: {"description": "over 8 MiB or the pixel "
                                                              "budget"}, 415: {}})
-def report_with_photos(task_id: int, actor: ActorDep, conn: ConnDep, services: ServicesDep,
-                       photos: Annotated[list[UploadFile], File(description="JPEG or PNG")],
+def report_with_photos(task_id: Id, actor: ActorDep, conn: ConnDep, services: ServicesDep,
+                       photos: Annotated[list[UploadFile], File(description="JPEG or PNG",
+                                                            min_length=1, max_length=5)],
                        note: Annotated[str | None, Form(max_length=2000)] = None) -> TaskOut:
     """Report progress with photos (the ``report`` action); at most 5 photos of 8 MiB and
     ``SHARPEYES_PHOTO_MAX_MEGAPIXELS`` (40) each, checked from the header before
@@ -187,8 +194,8 @@ def _prepared(upload: UploadFile, max_pixels: int) -> Any:
         raise HTTPException(exc.status, f"{upload.filename}: {exc}") from exc
 
 
-@router.get("/{task_id}/photos", response_model=list[PhotoOut])
-def list_photos(task_id: int, actor: ActorDep, conn: ConnDep) -> list[PhotoOut]:
+@router.get("/{task_id}/photos", response_model=list[PhotoOut], responses=_NO_TASK)
+def list_photos(task_id: Id, actor: ActorDep, conn: ConnDep) -> list[PhotoOut]:
     _visible_task(conn, actor, task_id)
     rows = conn.execute("SELECT id, uploaded_by, uploaded_at, width, height, sha256,"
                         " original_sha256 FROM task_photos WHERE task_id = %s ORDER BY id",
@@ -197,8 +204,9 @@ def list_photos(task_id: int, actor: ActorDep, conn: ConnDep) -> list[PhotoOut]:
 
 
 @router.get("/{task_id}/photos/{photo_id}", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}}})
-def get_photo(task_id: int, photo_id: int, actor: ActorDep, conn: ConnDep) -> Response:
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}},
+                       404: {"description": "no such task or photo in your scope"}})
+def get_photo(task_id: Id, photo_id: Id, actor: ActorDep, conn: ConnDep) -> Response:
     _visible_task(conn, actor, task_id)
     row = conn.execute("SELECT data, content_type FROM task_photos WHERE id = %s"
                        " AND task_id = %s", (photo_id, task_id)).fetchone()
@@ -210,7 +218,7 @@ def get_photo(task_id: int, photo_id: int, actor: ActorDep, conn: ConnDep) -> Re
 @router.post("/{task_id}/{action}", response_model=TaskOut,
              responses={403: {"description": "role may not"}, 404: {"description": "no task"},
                         409: {"description": "not allowed from this state or by you"}})
-def act_on_task(task_id: int, action: TaskAction, actor: ActorDep, conn: ConnDep,
+def act_on_task(task_id: Id, action: TaskAction, actor: ActorDep, conn: ConnDep,
                 body: Annotated[ActionIn | None, Body()] = None) -> TaskOut:
     given = ActionInput(**(body.model_dump() if body else {}))
     task = apply_action(conn, task_id, actor, action.value, given)

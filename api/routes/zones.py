@@ -14,10 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from psycopg import sql
 from pydantic import BaseModel, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from api.audit import record
 from api.deps import REGISTRY_WRITERS, WATCHERS, ActorDep, ConnDep, ServicesDep, roles_gate
 from api.pagination import Page, PageDep
+from api.params import NO_NUL
 from api.routes.devices import check_placement, registry_scope, visible_row
 from contracts.levels import level_of
 from contracts.payloads import MAX_DENSITY
@@ -63,11 +65,12 @@ class ZoneIn(_Thresholds):
 class ZonePatch(_Thresholds):
     """Fields to change; operators may change only the two thresholds."""
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    # Required fields may be changed, not removed: ``null`` is refused, and not documented.
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     place_id: str | None = Field(None, pattern=_ID)
-    area_m2: float | None = Field(None, gt=0, le=10_000_000)
-    warn_density: float | None = Field(None, gt=0, le=MAX_DENSITY)
-    critical_density: float | None = Field(None, gt=0, le=MAX_DENSITY)
+    area_m2: Annotated[float, Field(gt=0, le=10_000_000)] | SkipJsonSchema[None] = None
+    warn_density: Annotated[float, Field(gt=0, le=MAX_DENSITY)] | SkipJsonSchema[None] = None
+    critical_density: Annotated[float, Field(gt=0, le=MAX_DENSITY)] | SkipJsonSchema[None] = None
     polygon: list[ImagePoint] | None = Field(None, min_length=3, max_length=256)
 
     @model_validator(mode="after")
@@ -127,11 +130,11 @@ def _visible(conn: ConnDep, actor: Actor, zone_id: str) -> dict[str, Any]:
 @router.get("", response_model=Page[ZoneOut])
 def list_zones(
     actor: ActorDep, conn: ConnDep, page: PageDep,
-    grid_code: Annotated[str | None, Query(max_length=64)] = None,
-    device_id: Annotated[str | None, Query(max_length=64)] = None,
-    place_id: Annotated[str | None, Query(max_length=64)] = None,
+    grid_code: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    device_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+    place_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     min_density: Annotated[float | None, Query(ge=0, le=MAX_DENSITY)] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)] = None,
 ) -> Page[ZoneOut]:
     """Zones in your scope with their latest density, by id."""
     scope, params = registry_scope(actor)

@@ -29,6 +29,7 @@ from video.stills import count_still
 from video.tiling import TilePlan, plan_regions
 from video.weights import DENSITY_FILE, DETECTOR_FILE, MODELS, detector_spec, provenance
 from video.yolox import DetectorSpec, Region, YoloxDetector, grid_cells
+from video.zones import prepare_zones
 
 HERE = Path(__file__).resolve().parent
 DATA = SHARED_DATA
@@ -208,3 +209,28 @@ def test_shipped_detector_spec_is_the_default() -> None:
     assert spec.path == MODELS / DETECTOR_FILE and spec.sha256
     mine = detector_spec("/models/mine.onnx", "ab" * 32)
     assert mine.path == Path("/models/mine.onnx") and mine.sha256 == "ab" * 32
+
+
+@pytest.mark.skipif(not CLIP.exists(), reason=f"{CLIP} is not present")
+def test_pets_frames_counted_in_tiles_from_the_ground_model() -> None:
+    """With the clip's calibration the detector runs in two tiles at two scales; the same
+    person found in both must count once (measured 0.063; 0.19 without the cross-tile
+    suppression)."""
+    spec = CalibrationSpec.model_validate(
+        {"person_heights": [{"row": 145, "height_px": 46}, {"row": 191, "height_px": 54}]})
+    ground = from_spec(spec, 480, 360)
+    zones = prepare_zones([Zone("frame")], 480, 360, ground)
+    assert len(plan_regions((480, 360), ground, (0, 360))) == 2
+    labels = json.loads((HERE / "pets_labels.json").read_text())
+    wanted = {f["frame"]: f["count"] for f in labels["frames"]}
+    cap = cv2.VideoCapture(str(CLIP))
+    counter, err, truth, index = build_counter("auto"), 0.0, 0, 0
+    while wanted:
+        ok, frame = cap.read()
+        assert ok
+        if index in wanted:
+            true = wanted.pop(index)
+            err += abs(counter.count(frame, zones, ground, None).zones[0].count - true)
+            truth += true
+        index += 1
+    assert err / truth <= 0.12

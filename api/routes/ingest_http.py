@@ -172,7 +172,8 @@ def list_keys(conn: ConnDep, _actor: Annotated[Actor, _ADMIN]) -> list[ApiKeyOut
     return [ApiKeyOut(**r) for r in conn.execute("SELECT * FROM api_keys ORDER BY id")]
 
 
-@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"])
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyOut, tags=["api keys"],
+               responses={404: {"description": "no such key"}})
 def revoke_key(key_id: Id, conn: ConnDep, actor: Annotated[Actor, _ADMIN]) -> ApiKeyOut:
     with conn.transaction():
         row = conn.execute("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"

@@ -1,7 +1,8 @@
 """Schemathesis against the OpenAPI document, in-process (ASGI), with every check
 schemathesis has (status codes, content types, response schemas and headers, negative
 data rejected, positive data accepted, unsupported methods, ignored auth, ...), as a duty
-officer (role operator, ``op-a``) and as a grid worker (``w-a``): whatever the generated
+officer (role operator, ``op-a``), as a grid worker (``w-a``) and as admin (who reaches
+the registry and key operations the others are refused): whatever the generated
 input, no operation answers with a server error or anything its document does not say.
 
 The number of examples per operation is bounded (``EXAMPLES``) to keep the run short;
@@ -23,7 +24,12 @@ whose input carries rules JSON Schema does not state, which the API refuses with
 - ``GET /zones/{zone_id}/series``: at most 10 000 buckets (``minutes`` / ``bucket_seconds``);
 - ``GET /audit``, ``GET /kpis``, ``GET /cameras/{camera_id}/heatmap.png``: ``since``
   before ``until``;
-- ``POST /tasks/{task_id}/photos``: each part must be a JPEG or PNG image (415 otherwise).
+- ``POST /tasks/{task_id}/photos``: each part must be a JPEG or PNG image (415 otherwise);
+- ``POST /devices``, ``PATCH /devices/{device_id}``: ``stream_url`` must be a stream URL
+  (rtsp, rtsps, rtmp, rtmps, http, https, srt, udp, rtp) with a host;
+- ``POST /webhooks``: ``region_id`` must name an existing region;
+- ``POST /api-keys``: a device key needs ``device_id``, an integrator key has none;
+- ``PUT /task-deadlines``: ``resolve_seconds`` not shorter than ``accept_seconds``.
 
 Every other check (all 14 registered, ``ALL_CHECKS``) runs on every operation.
 """
@@ -63,7 +69,9 @@ SEMANTIC = {"POST /api/v1/rules", "PATCH /api/v1/rules/{rule_id}", "POST /api/v1
             "POST /api/v1/silences", "GET /api/v1/zones/{zone_id}/series",
             "POST /api/v1/tasks/{task_id}/photos", "POST /api/v1/zones",
             "PATCH /api/v1/zones/{zone_id}", "GET /api/v1/audit", "GET /api/v1/kpis",
-            "GET /api/v1/cameras/{camera_id}/heatmap.png"}
+            "GET /api/v1/cameras/{camera_id}/heatmap.png", "POST /api/v1/devices",
+            "PATCH /api/v1/devices/{device_id}", "POST /api/v1/webhooks",
+            "POST /api/v1/api-keys", "PUT /api/v1/task-deadlines"}
 
 
 @pytest.fixture
@@ -111,7 +119,7 @@ def _fuzz(operation: Any, headers: dict[str, str]) -> str | None:
     return None
 
 
-@pytest.mark.parametrize("username", ["op-a", "w-a"])
+@pytest.mark.parametrize("username", ["op-a", "w-a", "admin"])
 def test_every_operation_passes_every_check(app: FastAPI, username: str) -> None:
     # Driving Hypothesis directly (not schemathesis' pytest plugin) keeps each operation's
     # search independent and works with this pytest's node API.

@@ -27,8 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from video.bench_accuracy import plain_hog
 from video.counting import Counter, build_counter
-from video.detect import nms
 from video.model import Detection, Zone
 from video.stills import count_still
 
@@ -58,7 +58,7 @@ def find_sets(root: Path, labels: list[Path]) -> dict[str, Callable[[], Iterator
         spec = json.loads(label.read_text())
         clips = [p for p in root.rglob(spec["clip"]) if p.suffix.lower() in VIDEO_SUFFIXES]
         if clips:
-            sets[Path(spec["clip"]).stem] = partial(_clip_frames, clips[0], spec)
+            sets[Path(spec["clip"]).stem] = partial(clip_frames, clips[0], spec)
     return sets
 
 
@@ -70,7 +70,7 @@ def _images(ann: Path) -> Iterator[Labelled]:
                            np.asarray(item.get("points", []), float).reshape(-1, 2))
 
 
-def _clip_frames(clip: Path, spec: dict[str, Any]) -> Iterator[Labelled]:
+def clip_frames(clip: Path, spec: dict[str, Any]) -> Iterator[Labelled]:
     wanted = {int(f["frame"]): f for f in spec["frames"]}
     cap = cv2.VideoCapture(str(clip))
     index = 0
@@ -88,16 +88,12 @@ def _clip_frames(clip: Path, spec: dict[str, Any]) -> Iterator[Labelled]:
 
 
 def hog_2x() -> Callable[[np.ndarray], list[Detection]]:
-    """The baseline: OpenCV's default people detector on the frame upscaled 2×."""
-    hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
+    """The baseline: the synthetic bench's plain HOG on the frame upscaled 2×."""
+    native = plain_hog()
 
     def detect(frame: np.ndarray) -> list[Detection]:
         big = cv2.resize(frame, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_LINEAR)
-        rects, weights = hog.detectMultiScale(big, winStride=(8, 8), padding=(8, 8), scale=1.05)
-        found = [Detection(r[0] / 2, r[1] / 2, r[2] / 2, r[3] / 2, float(w))
-                 for r, w in zip(rects, np.ravel(weights), strict=True)]
-        return nms(found, 0.3)
+        return [Detection(d.x / 2, d.y / 2, d.w / 2, d.h / 2, d.score) for d in native(big)]
     return detect
 
 

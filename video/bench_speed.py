@@ -71,6 +71,13 @@ def write_h264_clip(path: Path, seconds: float, gop: int = _FPS) -> None:
     encode_h264(path, frames(), gop)
 
 
+def _calibration() -> CalibrationSpec:
+    """A person measured at two rows of the synthetic 720p view."""
+    return CalibrationSpec.model_validate(
+        {"person_heights": [{"row": 300, "height_px": 90}, {"row": 650, "height_px": 148}],
+         "image_size": list(_SIZE)})
+
+
 def _cpu(fn: Callable[[], int]) -> tuple[float, int]:
     start = time.process_time()
     frames = fn()
@@ -102,9 +109,7 @@ def _pipeline(path: Path, method: str, steady: bool = False) -> int:
     trip the scene-change test after a few seconds, which would skip counting; the test
     still runs (same cost) but its verdict is disabled, so every frame is counted.
     ``steady``: ``auto`` past its warm-up (one HOG pass per ``detect_interval_s``)."""
-    spec = CalibrationSpec.model_validate(
-        {"person_heights": [{"row": 300, "height_px": 90}, {"row": 650, "height_px": 148}],
-         "image_size": list(_SIZE)})
+    spec = _calibration()
     analyzer = CameraAnalyzer([], spec, AnalyzerOptions(method=method))
     analyzer.health = HealthMonitor(HealthConfig(changed_correlation=-1.0))
     if steady:
@@ -147,9 +152,7 @@ def _rss_mb() -> float:
 
 def _default_pipeline(path: Path, rate: float, cameras: int = 1) -> int:
     """The default method at ``rate`` on ``cameras`` analysers of the same clip in turn."""
-    spec = CalibrationSpec.model_validate(
-        {"person_heights": [{"row": 300, "height_px": 90}, {"row": 650, "height_px": 148}],
-         "image_size": list(_SIZE)})
+    spec = _calibration()
     analyzers = [CameraAnalyzer([], spec, AnalyzerOptions()) for _ in range(cameras)]
     for analyzer in analyzers:
         analyzer.health = HealthMonitor(HealthConfig(changed_correlation=-1.0))

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 from video.calibration import GroundModel
@@ -82,31 +83,31 @@ class LearnedCounter:
         size = (frame.shape[1], frame.shape[0])
         regions = plan_regions(size, ground, union_rows(zones, size[1]), self.config.plan)
         boxes = self.detector.detect(frame, regions, self.config.weak_score)
-        strong = [d for d in boxes if d.score >= self.config.score]
-        counted = [_inside(zone, strong) for zone in zones]
-        dense = [zone for zone in zones
-                 if int(_inside(zone, boxes).sum()) >= self._dense_boxes(zone, size)]
+        is_strong = np.array([d.score >= self.config.score for d in boxes], bool)
+        inside = [_inside(zone, boxes) for zone in zones]   # one containment test per box
+        dense = [zone for zone, within in zip(zones, inside, strict=True)
+                 if int(within.sum()) >= self._dense_boxes(zone, size)]
         if dense and self.density is not None and self._due(t):
-            heights = [d.h for d in strong]
+            heights = [d.h for d, ok in zip(boxes, is_strong, strict=True) if ok]
             self._density_pass(frame, dense, t, float(np.median(heights)) if heights else None)
         estimates: list[ZoneEstimate] = []
         kept: list[Detection] = []
         by_density: list[ZoneGeometry] = []
-        for zone, inside in zip(zones, counted, strict=True):
-            n = float(inside.sum())
+        for zone, within in zip(zones, inside, strict=True):
+            counted = within & is_strong
+            n = float(counted.sum())
             held = self._held_count(zone, t) if zone in dense else None
             if held is not None and held >= self.config.density_ratio * n:
                 estimates.append(_estimate(zone, held, 0.7))
                 by_density.append(zone)
             else:
                 estimates.append(_estimate(zone, n, 0.8))
-                kept.extend(d for d, ok in zip(strong, inside, strict=True) if ok)
+                kept.extend(d for d, ok in zip(boxes, counted, strict=True) if ok)
         return CountResult(tuple(estimates), self.name, tuple(kept),
                            self._heat(by_density))
 
     def _dense_boxes(self, zone: ZoneGeometry, size: tuple[int, int]) -> float:
-        x, y = zone.polygon[:, 0], zone.polygon[:, 1]
-        area = 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+        area = cv2.contourArea(zone.polygon.astype(np.float32))
         share = min(1.0, area / max(size[0] * size[1], 1))
         return max(self.config.min_dense_boxes, self.config.dense_boxes * share)
 

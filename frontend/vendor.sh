@@ -1,5 +1,5 @@
 #!/bin/sh
-# Vendor the dashboard's front-end packages into api/static/vendor/ from the exact versions
+# Vendor the dashboard's front-end packages (and Swagger UI for /docs) into api/static/vendor/ from the exact versions
 # pinned in package-lock.json: `npm ci`, then copy only the distribution files the dashboard
 # loads plus each package's LICENSE, and record name, version and sha256 of every file in
 # api/static/vendor/VERSIONS.json. The result is committed, so installing and running the
@@ -17,6 +17,7 @@ npm ci --ignore-scripts --no-audit --no-fund
 FILES='
 leaflet dist/leaflet.js dist/leaflet.css dist/images/layers.png dist/images/layers-2x.png dist/images/marker-icon.png dist/images/marker-icon-2x.png dist/images/marker-shadow.png LICENSE
 uplot dist/uPlot.iife.min.js dist/uPlot.min.css LICENSE
+swagger-ui-dist swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE NOTICE swagger-ui-bundle.js.LICENSE.txt
 '
 
 rm -rf "$vendor"

@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 
 from alerts import webhook
 from alerts.events import EVENTS_CHANNEL
-from sharpeyes.mqtt import Publisher, PublishError, parse_mqtt_url
+from kernel.mqtt import Publisher, PublishError, parse_mqtt_url
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from sharpeyes import __version__
+from kernel import __version__
 
 SIGNATURE_HEADER = "X-SharpEyes-Signature"
 TIMESTAMP_HEADER = "X-SharpEyes-Timestamp"

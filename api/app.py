@@ -47,8 +47,8 @@ from api.routes import (
 from api.routes.stream import StreamHub
 from api.services import Services
 from grid.actors import Role
-from sharpeyes import __version__
-from sharpeyes.settings import Settings
+from kernel import __version__
+from kernel.settings import Settings
 
 # (router, roles admitted to every route in it; None: the router checks for itself)
 _ROUTERS: tuple[tuple[APIRouter, tuple[Role, ...] | None], ...] = (

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from grid.tasks import OPEN_STATES
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-"""Set (by api.workers) when several API processes write their samples to files there."""
+"""Set (by sharpeyes.api_workers) when several API processes write their samples to files there."""
 
 INGEST_COUNTERS = {
     "ingest_messages_total": "MQTT messages committed (stored or dead-lettered)",

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from psycopg_pool import ConnectionPool
 
-from sharpeyes.mqtt import Publisher
-from sharpeyes.settings import Settings
+from kernel.mqtt import Publisher
+from kernel.settings import Settings
 
 # A readiness probe: returns None when healthy, else what is wrong.
 Probe = Callable[[], str | None]

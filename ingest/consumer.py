@@ -36,8 +36,8 @@ from ingest.partition import (
     ready_topic,
 )
 from ingest.writer import BatchResult, BatchWriter, RawMessage
-from sharpeyes.mqtt import BrokerAddress, new_client
-from sharpeyes.progress import StageHealth
+from kernel.mqtt import BrokerAddress, new_client
+from kernel.progress import StageHealth
 
 log = logging.getLogger(__name__)
 

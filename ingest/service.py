@@ -14,9 +14,9 @@ from ingest.decode import Decoder, Limits
 from ingest.partition import Partition
 from ingest.registry import Registry
 from ingest.writer import BatchWriter
-from sharpeyes.mqtt import parse_mqtt_url, probe_protocol
-from sharpeyes.progress import StageHealth
-from sharpeyes.settings import Settings, UnknownDevicePolicy
+from kernel.mqtt import parse_mqtt_url, probe_protocol
+from kernel.progress import StageHealth
+from kernel.settings import Settings, UnknownDevicePolicy
 
 
 def build_consumer(

@@ -1,3 +1,9 @@
-"""Sharp Eyes: the runtime shared by every stage — settings, embedded services, CLI."""
+"""Sharp Eyes' composition root: the CLI, the runtime, embedded servers, demo and benches.
 
-__version__ = "0.1.0"
+It wires the stages together and may import all of them; no stage imports it (``make
+lint`` checks both directions). What every stage shares lives in ``kernel``.
+"""
+
+from kernel import __version__
+
+__all__ = ["__version__"]

@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg
 
+from kernel.secret_policy import WeakSecret, check_secret
+from kernel.settings import Settings
 from sharpeyes.acl import (
     AclError,
     AdapterSource,
@@ -26,8 +28,6 @@ from sharpeyes.acl import (
     write_credentials,
 )
 from sharpeyes.runtime import Runtime
-from sharpeyes.secret_policy import WeakSecret, check_secret
-from sharpeyes.settings import Settings
 
 log = logging.getLogger(__name__)
 

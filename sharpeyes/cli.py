@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import psycopg
 
+from kernel.settings import Settings, load_settings
 from sharpeyes.components import start, wait_for_database
 from sharpeyes.runtime import ComponentFailed, Runtime
-from sharpeyes.settings import Settings, load_settings
 
 SERVE_TARGETS = {
     "api": ("api",),
@@ -30,7 +30,7 @@ SERVE_TARGETS = {
 
 # Modules with a ``register(subparsers)`` function that add a stage's own commands.
 STAGE_COMMANDS: tuple[str, ...] = (
-    "sharpeyes.bench_cli", "sharpeyes.acl_cli", "video.cli", "simulators.cli")
+    "sharpeyes.benches.cli", "sharpeyes.acl_cli", "video.cli", "sharpeyes.simulate_cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--scale", type=int, default=1, help="multiply the sample city")
     seed.add_argument("--seed", type=int, default=7, help="random seed of the generator")
     seed.set_defaults(handler=_db)
-    from store import import_cli
+    from sharpeyes import import_cli
 
     import_cli.register(db_sub)  # sharpeyes db import DIR [--dry-run]
     for module in STAGE_COMMANDS:
@@ -100,7 +100,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         wait_for_database(rt.database_url, rt.stop)
         rt.migrate()
         if args.target == "api" and settings.api_workers > 1:
-            from api.workers import serve_api_workers
+            from sharpeyes.api_workers import serve_api_workers
 
             rt.close()  # the workers build their own; uvicorn handles the signals
             serve_api_workers(settings)

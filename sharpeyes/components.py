@@ -18,7 +18,7 @@ from contracts.topics import escalation_topic, worker_topic
 from grid.dispatch import Dispatched, run_dispatcher, task_notification
 from grid.escalation import escalate_overdue
 from ingest.service import run_ingest
-from sharpeyes.progress import StageHealth
+from kernel.progress import StageHealth
 from sharpeyes.runtime import Runtime
 from sharpeyes.scheduler import Job, run_scheduler
 from store.db import create_pool, has_timescale

@@ -13,8 +13,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from grid.visibility import subtree_sql
+from kernel.mqtt import parse_mqtt_url
 from sharpeyes.components import start
-from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
 from simulators.camera import load_cameras, run_fleet
 from simulators.city import demo_city

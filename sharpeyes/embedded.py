@@ -22,8 +22,8 @@ from typing import Any
 
 import psycopg
 
-from sharpeyes.netutil import free_port, wait_for_port
-from sharpeyes.settings import EmbeddedBroker
+from kernel.netutil import free_port, wait_for_port
+from kernel.settings import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from types import FrameType
 
 import psycopg
 
+from kernel.mqtt import Publisher, parse_mqtt_url
+from kernel.progress import StageHealth
+from kernel.settings import Settings
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
-from sharpeyes.mqtt import Publisher, parse_mqtt_url
-from sharpeyes.progress import StageHealth
-from sharpeyes.settings import Settings
 from store.migrate import migrate
 from store.rollups import RetentionWindows, apply_policies
 

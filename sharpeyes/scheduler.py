@@ -19,7 +19,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from alerts.leader import LeaderLock
-from sharpeyes.progress import StageHealth
+from kernel.progress import StageHealth
 from store import locks
 
 log = logging.getLogger(__name__)

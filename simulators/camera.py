@@ -24,7 +24,7 @@ from psycopg.rows import tuple_row
 
 from contracts.payloads import MAX_DENSITY
 from contracts.topics import TopicKind, topic_for
-from sharpeyes.mqtt import BrokerAddress, new_client
+from kernel.mqtt import BrokerAddress, new_client
 from simulators.faults import ActiveFaults, FaultKind, FaultSchedule
 from simulators.fleet import (
     LOCAL_TZ,

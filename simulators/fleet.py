@@ -32,7 +32,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.topics import TopicKind, topic_for
-from sharpeyes.mqtt import BrokerAddress
+from kernel.mqtt import BrokerAddress
 from simulators.devices import (
     DEFAULT_SECRET,
     LOCAL_TZ,
@@ -49,7 +49,7 @@ from simulators.scenario import stable_key, unit
 from simulators.sensors import SensorDevice, SensorSpec, load_sensors, sensors_from_city
 
 # The device types and sensors lived here before they had modules of their own; they are
-# still importable from here (simulators.camera, simulators.cli and tests use them so).
+# still importable from here (simulators.camera, sharpeyes.simulate_cli and tests use them so).
 __all__ = [
     "DEFAULT_SECRET", "LOCAL_TZ", "DeviceReport", "Fleet", "FleetCounters", "FleetOptions",
     "Outgoing", "SensorDevice", "SensorSpec", "SimClock", "SimDevice", "Tick",

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sharpeyes.passwords import hash_password
+from kernel.passwords import hash_password
 from simulators.city import City, demo_logins
 from store import locks
 

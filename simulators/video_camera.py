@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import psycopg
 
 from simulators.render import default_scene, default_zones, standard_geometries, write_video
@@ -53,10 +54,19 @@ def rendered_clip(directory: Path) -> Path:
     return path
 
 
+def calibration_for(camera: Any) -> CalibrationSpec:
+    """Four ground ↔ image point pairs, as an installer would measure them."""
+    from video.calibration import CalibrationSpec
+
+    ground = np.array([[-4, 8], [4, 8], [4, 20], [-4, 20]], float) + [0, camera.height_m * 0.5]
+    image = camera.ground_to_image(ground)
+    return CalibrationSpec.model_validate({"points": [
+        {"image": [float(v) for v in i], "ground": [float(v) for v in g]}
+        for i, g in zip(image, ground, strict=True)]})
+
+
 def demo_calibration() -> CalibrationSpec:
     """Four ground ↔ image point pairs of the demo camera, as an installer would measure."""
-    from video.bench_accuracy import calibration_for
-
     camera = demo_geometry()
     return calibration_for(camera).model_copy(
         update={"image_size": (camera.width, camera.height)})

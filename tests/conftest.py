@@ -16,8 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from kernel.settings import EmbeddedBroker, Settings
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
-from sharpeyes.settings import EmbeddedBroker, Settings
 from store.db import url_with_database
 from store.migrate import migrate
 

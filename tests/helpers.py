@@ -13,11 +13,11 @@ from typing import Any, Protocol, TypeVar
 import httpx
 import psycopg
 
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.passwords import hash_password
+from kernel.settings import Settings
 from sharpeyes.components import start
-from sharpeyes.mqtt import new_client, parse_mqtt_url
-from sharpeyes.passwords import hash_password
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 
 T = TypeVar("T")
 PASSWORD = "secret-pw"

@@ -1,8 +1,8 @@
-"""``sharpeyes video ...``: analyse a file or stream, and the two benchmarks.
+"""``sharpeyes video ...``: analyse a file, stream or still.
 
 Owns the command-line surface of the video stage: ``video analyze`` prints one JSON
-object per analysed frame; ``video bench-speed`` and ``video bench-accuracy`` print the
-measurements of docs/video.md as JSON.
+object per analysed frame (or image). The benchmarks are ``sharpeyes bench video`` and
+``bench video-accuracy`` (``sharpeyes.benches``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from video.analyzer import AnalyzerOptions, CameraAnalyzer
 from video.calibration import CalibrationSpec
 from video.counting import METHODS, ModelOptions, build_counter
@@ -42,31 +42,6 @@ def register(subparsers: Any) -> None:
     analyze.add_argument("--max-frames", type=int, default=None)
     analyze.add_argument("--json", action="store_true", help="one JSON object per line")
     analyze.set_defaults(handler=_analyze)
-    speed = sub.add_parser("bench-speed", help="streams per core vs naive decoding")
-    add_speed_args(speed)
-    speed.set_defaults(handler=bench_speed)
-    accuracy = sub.add_parser("bench-accuracy", help="error per density band vs plain HOG")
-    add_accuracy_args(accuracy)
-    accuracy.set_defaults(handler=bench_accuracy)
-
-
-def add_speed_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the test clip")
-    parser.add_argument("--rate", type=float, default=0.5, help="analysis rate of the default")
-    parser.add_argument("--dense-still", type=Path,
-                        help="a real dense image to loop as the dense clip")
-    parser.add_argument("--json", action="store_true")
-
-
-def add_accuracy_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="fewer geometries and frames")
-    parser.add_argument("--real", type=Path, help="folder of real labelled sets (annotations.json "
-                        "folders, labelled clips): measure on them instead of renders")
-    parser.add_argument("--labels", type=Path, action="append", default=[],
-                        help="labels of a clip under --real (repeatable), e.g. "
-                        "tests/video/pets_labels.json")
-    parser.add_argument("--limit", type=int, help="at most this many images per set")
-    parser.add_argument("--json", action="store_true")
 
 
 def load_zones(path: Path | None) -> list[Zone]:
@@ -147,24 +122,3 @@ def _line(t: float, index: int, analysis: Any) -> dict[str, Any]:
     if analysis.health.value != "ok":
         line["health"] = analysis.health.value
     return line
-
-
-def bench_speed(args: argparse.Namespace, settings: Settings) -> int:
-    from video.bench_speed import run_speed_bench
-
-    result = run_speed_bench(args.seconds, args.dense_still, args.rate)
-    sys.stdout.write(json.dumps(result, indent=1, allow_nan=False) + "\n")
-    return 0
-
-
-def bench_accuracy(args: argparse.Namespace, settings: Settings) -> int:
-    if args.real is not None:
-        from video.bench_real import run_real_bench
-
-        result = run_real_bench(args.real, args.labels, args.limit)
-    else:
-        from video.bench_accuracy import run_accuracy_bench
-
-        result = run_accuracy_bench(quick=args.quick)
-    sys.stdout.write(json.dumps(result, indent=1, allow_nan=False) + "\n")
-    return 0

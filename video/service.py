@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 import psycopg
 from pydantic import ValidationError
 
-from sharpeyes.mqtt import BrokerAddress, new_client, parse_mqtt_url
-from sharpeyes.settings import Settings
+from kernel.mqtt import BrokerAddress, new_client, parse_mqtt_url
+from kernel.settings import Settings
 from video.analyzer import Analysis, AnalyzerOptions, CameraAnalyzer
 from video.calibration import CalibrationSpec
 from video.claims import Claims

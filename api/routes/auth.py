@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import ActorDep, ConnDep, ServicesDep
 from api.ratelimit import LoginLimits, TooManyAttempts, begin_attempt
 from api.security import issue_token
-from sharpeyes.passwords import hash_password, verify_password
+from kernel.passwords import hash_password, verify_password
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -31,6 +31,10 @@ class MeOut(BaseModel):
     region_path: str | None
     grid_codes: list[str]
     display_name: str | None = None
+    name_latin: str | None = None
+    region_name: str | None = Field(None, description="The caller's centre (its region).")
+    region_name_latin: str | None = None
+    region_level: str | None = Field(None, description="city, district, street, community.")
 
 
 _LOGIN_RESPONSES: dict[int | str, dict[str, object]] = {
@@ -77,8 +81,11 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: ConnDep,
 @router.get("/me", response_model=MeOut)
 def me(actor: ActorDep, conn: ConnDep) -> MeOut:
     """The caller: role, scope (region subtree or grids) and display name."""
-    row = conn.execute("SELECT display_name FROM people WHERE id = %s",
-                       (actor.person_id,)).fetchone()
+    row = conn.execute(
+        "SELECT p.display_name, p.name_latin, r.name AS region_name,"
+        " r.name_latin AS region_name_latin, r.level AS region_level"
+        " FROM people p LEFT JOIN regions r ON r.id = p.region_id WHERE p.id = %s",
+        (actor.person_id,)).fetchone()
+    names = dict(row) if row else {}
     return MeOut(person_id=actor.person_id, role=actor.role.value,
-                 region_path=actor.region_path, grid_codes=sorted(actor.grid_codes),
-                 display_name=row["display_name"] if row else None)
+                 region_path=actor.region_path, grid_codes=sorted(actor.grid_codes), **names)

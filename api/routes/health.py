@@ -72,7 +72,7 @@ def metrics(services: ServicesDep, request: Request) -> Response:
 
 
 def _latency(request: Request) -> bytes:
-    """This process's request latency, or every API worker's (api.workers) summed."""
+    """This process's request latency, or every API worker's (sharpeyes.api_workers) summed."""
     if os.environ.get(MULTIPROC_ENV):
         workers = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(workers)  # type: ignore[no-untyped-call]

@@ -22,8 +22,8 @@ from api.params import Id
 from contracts.payloads import DensityReport, DeviceStatus, SensorReport
 from contracts.topics import DEVICE_ID, TopicKind, topic_for
 from grid.actors import Actor, Role
-from sharpeyes.mqtt import PublishError
-from sharpeyes.settings import Settings
+from kernel.mqtt import PublishError
+from kernel.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import psycopg
 
+from sharpeyes.benches.video_speed import write_h264_clip
 from store.db import url_with_database
 from store.migrate import migrate
-from video.bench_speed import write_h264_clip
 
 
 def rss_mb(pid: int) -> float:

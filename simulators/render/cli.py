@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 
 
 def register(simulate_sub: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from sharpeyes.passwords import hash_password
+from kernel.passwords import hash_password
 from store import locks
 from store.importer.model import Bundle, ImportReport, RowError, TableCount
 from store.importer.parse import load_bundle

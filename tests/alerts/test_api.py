@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.routes import rules, silences
 from api.services import Services
-from sharpeyes.settings import load_settings
+from kernel.settings import load_settings
 from store.db import create_pool, url_with_database
 from tests.alerts.support import city_with_places, now, run, set_density
 from tests.helpers import PASSWORD

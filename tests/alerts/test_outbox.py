@@ -16,7 +16,7 @@ import pytest
 
 from alerts import webhook
 from alerts.outbox import OutboxSender, RetryPolicy, run_notifier
-from sharpeyes.mqtt import Publisher, new_client, parse_mqtt_url
+from kernel.mqtt import Publisher, new_client, parse_mqtt_url
 from tests.alerts.support import now, run, set_density
 from tests.helpers import wait_until
 

@@ -14,10 +14,10 @@ import psycopg
 
 from alerts.outbox import run_notifier
 from contracts.topics import TopicKind, topic_for
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import Settings
 from sharpeyes.components import start
-from sharpeyes.mqtt import new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 from tests.helpers import density_payload, publish_all, wait_until
 
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.services import Services
 from grid.dispatch import dispatch_pending
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from store.db import create_pool
 from tests.helpers import bearer, tiny_city
 

@@ -24,8 +24,8 @@ from api.keys import hash_key
 from api.routes import stream
 from api.services import Services
 from grid.dispatch import dispatch_pending
-from sharpeyes.passwords import hash_password
-from sharpeyes.settings import load_settings
+from kernel.passwords import hash_password
+from kernel.settings import load_settings
 from store.db import create_pool
 from tests.helpers import PASSWORD, tiny_city
 

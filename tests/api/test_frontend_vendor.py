@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services import Services
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from store.db import create_pool
 
 REPO = Path(__file__).resolve().parents[2]

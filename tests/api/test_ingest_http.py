@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.keys import hash_key
 from api.services import Services
-from sharpeyes.mqtt import Publisher, parse_mqtt_url
-from sharpeyes.settings import Settings
+from kernel.mqtt import Publisher, parse_mqtt_url
+from kernel.settings import Settings
 from store.db import create_pool
 from tests.helpers import PASSWORD, tiny_city, wait_until
 

@@ -23,7 +23,7 @@ from api.services import Services
 from contracts.levels import level_of
 from grid.actors import Actor, Role
 from grid.dispatch import dispatch_pending
-from sharpeyes.settings import load_settings
+from kernel.settings import load_settings
 from store.db import create_pool
 from tests.helpers import PASSWORD, bearer, tiny_city
 

@@ -53,7 +53,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
 from api.services import Services
-from sharpeyes.settings import load_settings
+from kernel.settings import load_settings
 from store.db import create_pool
 from tests.api.test_authz_matrix import seed
 from tests.helpers import PASSWORD

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services import Services
-from sharpeyes.passwords import hash_password
-from sharpeyes.settings import load_settings
+from kernel.passwords import hash_password
+from kernel.settings import load_settings
 from store.db import create_pool
 from tests.helpers import PASSWORD, bearer
 

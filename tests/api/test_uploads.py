@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services import Services
-from sharpeyes.settings import load_settings
+from kernel.settings import load_settings
 from store.db import create_pool
 from tests.grid.test_photos import jpeg_header, png_bomb
 from tests.helpers import bearer, tiny_city

@@ -1,4 +1,4 @@
-"""`sharpeyes serve api` with several worker processes on one socket (api.workers)."""
+"""`sharpeyes serve api` with several worker processes on one socket (sharpeyes.api_workers)."""
 
 from __future__ import annotations
 

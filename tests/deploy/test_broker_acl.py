@@ -26,6 +26,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from kernel.netutil import free_port, wait_for_port
+from kernel.settings import Settings
 from sharpeyes import acl_cli
 from sharpeyes.acl import (
     SERVICE_ALERTS,
@@ -40,8 +42,6 @@ from sharpeyes.acl import (
     verify_mosquitto_hash,
     write_broker_files,
 )
-from sharpeyes.netutil import free_port, wait_for_port
-from sharpeyes.settings import Settings
 from tests.helpers import density_payload, tiny_city, wait_until
 
 SECRET = b"0123456789abcdef0123456789abcdef-test-secret"

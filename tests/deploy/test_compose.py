@@ -21,7 +21,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sharpeyes.netutil import free_port, wait_for_port
+from kernel.netutil import free_port, wait_for_port
 from tests.deploy.conftest import (
     COMPOSE_FILE,
     DEPLOY,

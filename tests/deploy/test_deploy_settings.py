@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from tests.deploy.conftest import ENV_EXAMPLE, read_env_file
 
 PREFIX = "SHARPEYES_"
 # Settings that deploy/ uses before their fields exist: added by the wiring of issue 9
 # (retention windows, broker secret) and by the video engineer (shard index/count).
-# Remove an entry once its field is in sharpeyes/settings.py.
+# Remove an entry once its field is in kernel/settings.py.
 def _deploy_variables(compose: dict[str, Any], k8s: list[dict[str, Any]]) -> set[str]:
     names: set[str] = set(read_env_file(ENV_EXAMPLE))
     for service in compose["services"].values():
@@ -41,7 +41,7 @@ def test_deploy_files_set_only_known_settings(
     assert len(variables) > 15  # the collection works
     unknown = sorted(v for v in variables
                      if _field(v) not in Settings.model_fields)
-    assert unknown == [], f"not fields of sharpeyes.settings.Settings: {unknown}"
+    assert unknown == [], f"not fields of kernel.settings.Settings: {unknown}"
 
 
 

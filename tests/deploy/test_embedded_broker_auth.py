@@ -12,9 +12,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import EmbeddedBroker
 from sharpeyes.embedded import EmbeddedMqttBroker
-from sharpeyes.mqtt import new_client, parse_mqtt_url
-from sharpeyes.settings import EmbeddedBroker
 from tests.helpers import wait_until
 
 KINDS = [EmbeddedBroker.AMQTT] + (

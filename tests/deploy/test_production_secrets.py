@@ -2,7 +2,7 @@
 manifests ship none that could be used.
 
 The values the deploy files and docs show are collected here independently of
-:mod:`sharpeyes.secret_policy`, and must be refused even where those files are absent
+:mod:`kernel.secret_policy`, and must be refused even where those files are absent
 (an installed package): by the policy's words, its list of shipped examples or its
 entropy checks alone.
 """
@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sharpeyes import cli, secret_policy
-from sharpeyes.secret_policy import WeakSecret, check_secret, weakness
-from sharpeyes.settings import Settings
+from kernel import secret_policy
+from kernel.secret_policy import WeakSecret, check_secret, weakness
+from kernel.settings import Settings
+from sharpeyes import cli
 from tests.deploy.conftest import DEPLOY, K8S, REPO, k8s_documents
 
 SECRET_VARIABLES = ("SHARPEYES_JWT_SECRET", "SHARPEYES_BROKER_SECRET")

@@ -16,9 +16,9 @@ import numpy as np
 import psycopg
 import pytest
 
-from sharpeyes.mqtt import parse_mqtt_url
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 from simulators.camera import load_cameras, run_fleet
 from simulators.scenario import OrdinaryDay, Scenario, Surge
 from tests.helpers import PASSWORD, running_system, tiny_city

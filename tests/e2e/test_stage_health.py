@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from alerts.leader import LeaderLock
 from contracts.topics import TopicKind, topic_for
 from ingest.service import run_ingest
-from sharpeyes.progress import StageHealth
+from kernel.progress import StageHealth
+from kernel.settings import Settings
 from sharpeyes.scheduler import Job, _leaderless, run_scheduler
-from sharpeyes.settings import Settings
 from store import locks
 from tests.helpers import density_payload, publish_all, wait_until
 

@@ -14,9 +14,9 @@ import psycopg
 import pytest
 
 from contracts.topics import TopicKind, topic_for
-from sharpeyes.mqtt import new_client, parse_mqtt_url
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import Settings
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 from tests.helpers import (
     density_payload,
     logged_in,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from tests.helpers import publish_all, tiny_city, wait_until
 
 from .test_consumer import counter, running_ingest

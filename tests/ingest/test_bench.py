@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.bench import run_bench
+from sharpeyes.benches.ingest import run_bench
 
 
 @pytest.mark.parametrize("mode", ["backlog", "live"])

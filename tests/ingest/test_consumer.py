@@ -13,7 +13,7 @@ import psycopg
 from contracts.topics import TopicKind, topic_for
 from ingest.consumer import IngestConsumer
 from ingest.service import build_consumer
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from tests.helpers import density_payload, publish_all, tiny_city, wait_until
 
 

@@ -23,9 +23,9 @@ import pytest
 
 from contracts.topics import TopicKind, topic_for
 from ingest.service import build_consumer
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import EmbeddedBroker, Settings
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
-from sharpeyes.mqtt import new_client, parse_mqtt_url
-from sharpeyes.settings import EmbeddedBroker, Settings
 from store.migrate import migrate
 from tests.helpers import density_payload, tiny_city, wait_until
 

@@ -26,7 +26,7 @@ from ingest.decode import Decoder, Limits
 from ingest.records import Accepted, DeadLetter, RejectKind
 from ingest.registry import Registry, ZoneInfo
 from ingest.writer import BatchWriter, RawMessage
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from tests.helpers import density_payload, publish_all, tiny_city, wait_until
 from tests.ingest.test_consumer import counter, running_ingest
 

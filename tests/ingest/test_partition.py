@@ -19,7 +19,7 @@ from ingest.partition import (
     ready_payload,
     ready_topic,
 )
-from sharpeyes.settings import Settings
+from kernel.settings import Settings
 from tests.helpers import density_payload, publish_all, tiny_city, wait_until
 
 from .test_consumer import counter, running_ingest

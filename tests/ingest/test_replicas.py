@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from paho.mqtt.enums import MQTTProtocolVersion
 
-from sharpeyes.mqtt import parse_mqtt_url, probe_protocol
-from sharpeyes.settings import Settings
+from kernel.mqtt import parse_mqtt_url, probe_protocol
+from kernel.settings import Settings
 from tests.helpers import publish_all, tiny_city, wait_until
 
 from .test_consumer import counter, reports, running_ingest

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 
 from grid.photos import prepare_photo
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 from sharpeyes.components import start
-from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 from simulators.bots import (
     REJECT_REASONS,
     Behaviour,

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import psycopg
 import pytest
 
-from sharpeyes.passwords import verify_password
+from kernel.passwords import verify_password
 from simulators.city import PLACE_KINDS, City, Grid, build_city, demo_city, demo_logins
 from simulators.seed import seed_city
 

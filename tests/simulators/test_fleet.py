@@ -19,11 +19,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.netutil import free_port, wait_for_port
+from kernel.settings import EmbeddedBroker
 from sharpeyes import embedded
 from sharpeyes.embedded import EmbeddedMqttBroker
-from sharpeyes.mqtt import new_client, parse_mqtt_url
-from sharpeyes.netutil import free_port, wait_for_port
-from sharpeyes.settings import EmbeddedBroker
 from simulators.camera import (
     HEALTH_BLACK,
     HEALTH_OK,

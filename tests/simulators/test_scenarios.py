@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
+from kernel.settings import Settings
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
+from sharpeyes.simulate_cli import build_devices, register
 from simulators.camera import CameraSpec, cameras_from_city
 from simulators.city import demo_city
-from simulators.cli import build_devices, register
 from simulators.faults import FaultKind, FaultSpecError, fault_drill, parse_fault
 from simulators.fleet import Tick, sensors_from_city
 from simulators.scenarios import HOUR, Timeline, UnknownScenario, build_timeline, scenario_names

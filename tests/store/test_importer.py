@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from sharpeyes.passwords import verify_password
-from sharpeyes.settings import Settings
-from store import import_cli
+from kernel.passwords import verify_password
+from kernel.settings import Settings
+from sharpeyes import import_cli
 from store.importer import SPECS, RowError, import_bundle, load, load_bundle, validate
 from store.importer.geometry import contains, normalise_geometry
 from store.importer.resolve import TableWrite

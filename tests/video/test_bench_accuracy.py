@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from video.bench_accuracy import ratios_vs_plain, summarise
+from sharpeyes.benches.video_accuracy import ratios_vs_plain, summarise
 
 
 def _row(method: str, true: int, est: float, area: float = 10.0) -> dict[str, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from video.bench_real import find_sets, summarise
+from sharpeyes.benches.video_real import find_sets, summarise
 
 
 def _row(truth: float, est: dict[str, float]) -> dict[str, object]:

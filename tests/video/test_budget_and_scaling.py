@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sharpeyes.benches.video_speed import write_h264_clip
 from video.analyzer import AnalyzerOptions, CameraAnalyzer
-from video.bench_speed import write_h264_clip
 from video.calibration import CalibrationSpec, from_spec
 from video.counting import AutoConfig, AutoCounter
 from video.detect import HogDetector

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psycopg
 
-from sharpeyes.mqtt import new_client, parse_mqtt_url
-from sharpeyes.settings import Settings
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import Settings
 from tests.helpers import tiny_city, wait_until
 from video.claims import CLAIM_CLASS
 from video.service import VideoOptions, run_video, shard_of

@@ -19,8 +19,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from sharpeyes.benches.video_real import clip_frames
 from tests.helpers import SHARED_DATA
-from video.bench_real import clip_frames
 from video.calibration import CalibrationSpec, from_spec
 from video.counting import build_counter
 from video.errors import ModelError

@@ -12,8 +12,8 @@ import psycopg
 from ingest.decode import Decoder, Limits
 from ingest.records import Accepted
 from ingest.registry import Registry
-from sharpeyes.mqtt import new_client, parse_mqtt_url
-from sharpeyes.settings import Settings
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import Settings
 from tests.helpers import PETS_CLIP, tiny_city, wait_until
 from video.service import VideoOptions, load_cameras, run_video, shard_of
 

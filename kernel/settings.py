@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import Field, field_validator, model_validator
@@ -69,6 +70,10 @@ class Settings(BaseSettings):
     )
     dashboard_tile_attribution: str = Field(
         "", max_length=300, description="Attribution text shown with the tiles.")
+    time_zone: str = Field(
+        "Asia/Shanghai", max_length=64,
+        description="The centre's time zone (an IANA name): the dashboard and the worker app "
+        "show dates and times in it.")
     ingest_client_id: str = Field(
         "sharpeyes-ingest-1", description="Fixed MQTT client id: the broker keeps its session."
     )
@@ -196,6 +201,15 @@ class Settings(BaseSettings):
             raise ValueError("video_shard_index must be below video_shard_count")
         return self
 
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"time_zone {value!r} is not an IANA time zone") from exc
+        return value
+
     @field_validator("topic_prefix")
     @classmethod
     def _no_wildcards(cls, value: str) -> str:
@@ -205,12 +219,12 @@ class Settings(BaseSettings):
 
     def require_production_secrets(self) -> None:
         """Refuse to run outside development without an explicit token secret, or with an
-        example, placeholder or guessable one (:mod:`sharpeyes.secret_policy`)."""
+        example, placeholder or guessable one (:mod:`kernel.secret_policy`)."""
         if self.environment == "development":
             return
         if not self.jwt_secret:
             raise ValueError("set SHARPEYES_JWT_SECRET (32+ characters) outside development")
-        from sharpeyes.secret_policy import check_secret, check_url_password
+        from kernel.secret_policy import check_secret, check_url_password
 
         check_secret("SHARPEYES_JWT_SECRET", self.jwt_secret)
         if self.broker_secret is not None:

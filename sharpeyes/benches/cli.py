@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from kernel.settings import Settings
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -40,14 +41,31 @@ def register(sub: Any) -> None:
     alerts.add_argument("--probes", type=int, default=100)
     alerts.add_argument("--json", action="store_true", help="print the result as JSON")
     alerts.set_defaults(handler=_bench_alerts)
-    from video.cli import add_accuracy_args, add_speed_args
-
     video = kinds.add_parser("video", help="720p streams per core vs naive decoding")
-    add_speed_args(video)
+    _add_speed_args(video)
     video.set_defaults(handler=_bench_video)
     accuracy = kinds.add_parser("video-accuracy", help="counting error per density band vs HOG")
-    add_accuracy_args(accuracy)
+    _add_accuracy_args(accuracy)
     accuracy.set_defaults(handler=_bench_video_accuracy)
+
+
+def _add_speed_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the test clip")
+    parser.add_argument("--rate", type=float, default=0.5, help="analysis rate of the default")
+    parser.add_argument("--dense-still", type=Path,
+                        help="a real dense image to loop as the dense clip")
+    parser.add_argument("--json", action="store_true")
+
+
+def _add_accuracy_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="fewer geometries and frames")
+    parser.add_argument("--real", type=Path, help="folder of real labelled sets (annotations.json "
+                        "folders, labelled clips): measure on them instead of renders")
+    parser.add_argument("--labels", type=Path, action="append", default=[],
+                        help="labels of a clip under --real (repeatable), e.g. "
+                        "tests/video/pets_labels.json")
+    parser.add_argument("--limit", type=int, help="at most this many images per set")
+    parser.add_argument("--json", action="store_true")
 
 
 def _counts(text: str) -> list[int]:
@@ -62,7 +80,7 @@ def _counts(text: str) -> list[int]:
 
 
 def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.bench import result_json, run_bench
+    from sharpeyes.benches.ingest import result_json, run_bench
 
     rt = Runtime(settings)
     try:
@@ -77,7 +95,7 @@ def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench_api(args: argparse.Namespace, settings: Settings) -> int:
-    from api.bench import run_api_bench
+    from sharpeyes.benches.api import run_api_bench
 
     rt = Runtime(settings)
     try:
@@ -90,19 +108,28 @@ def _bench_api(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench_video(args: argparse.Namespace, settings: Settings) -> int:
-    from video.cli import bench_speed
+    from sharpeyes.benches.video_speed import run_speed_bench
 
-    return bench_speed(args, settings)
+    result = run_speed_bench(args.seconds, args.dense_still, args.rate)
+    sys.stdout.write(json.dumps(result, indent=1, allow_nan=False) + "\n")
+    return 0
 
 
 def _bench_video_accuracy(args: argparse.Namespace, settings: Settings) -> int:
-    from video.cli import bench_accuracy
+    if args.real is not None:
+        from sharpeyes.benches.video_real import run_real_bench
 
-    return bench_accuracy(args, settings)
+        result = run_real_bench(args.real, args.labels, args.limit)
+    else:
+        from sharpeyes.benches.video_accuracy import run_accuracy_bench
+
+        result = run_accuracy_bench(quick=args.quick)
+    sys.stdout.write(json.dumps(result, indent=1, allow_nan=False) + "\n")
+    return 0
 
 
 def _bench_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    from alerts.bench import run_alert_bench
+    from sharpeyes.benches.alerts import run_alert_bench
 
     rt = Runtime(settings)
     try:

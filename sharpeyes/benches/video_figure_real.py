@@ -2,7 +2,8 @@
 
 Owns ``docs/img/video_real_accuracy.png``, drawn from the JSON of ``sharpeyes bench
 video-accuracy --real DIR --json`` (no image of the data sets is shown: their terms do
-not allow redistribution). Run with ``python -m video.figure_real REPORT.json [OUT.png]``.
+not allow redistribution). Run with
+``python -m sharpeyes.benches.video_figure_real REPORT.json [OUT.png]``.
 """
 
 from __future__ import annotations

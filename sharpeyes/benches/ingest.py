@@ -48,7 +48,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from contracts.topics import TopicKind, topic_for
-from sharpeyes.mqtt import new_client, parse_mqtt_url, probe_protocol
+from kernel.mqtt import new_client, parse_mqtt_url, probe_protocol
 from store.db import url_with_database
 from store.migrate import migrate
 

@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from video.bench_accuracy import plain_hog
+from sharpeyes.benches.video_accuracy import plain_hog
 from video.counting import Counter, build_counter
 from video.model import Detection, Zone
 from video.stills import count_still

@@ -25,7 +25,9 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.metrics import MULTIPROC_ENV
-from sharpeyes.settings import Settings, load_settings
+from kernel.settings import Settings, load_settings
+from sharpeyes.components import api_services
+from sharpeyes.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def serve_api_workers(settings: Settings) -> None:
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="sharpeyes-metrics-")
     log.info("API listening on http://%s:%s (%d workers)", host, port, settings.api_workers)
     try:
-        uvicorn.run("api.workers:worker_app", factory=True, fd=sock.fileno(),
+        uvicorn.run("sharpeyes.api_workers:worker_app", factory=True, fd=sock.fileno(),
                     workers=settings.api_workers, log_level="warning", access_log=False,
                     timeout_graceful_shutdown=5)
     finally:
@@ -62,9 +64,6 @@ def serve_api_workers(settings: Settings) -> None:
 
 def worker_app() -> FastAPI:
     """The app of one worker process (uvicorn calls this factory in each)."""
-    from sharpeyes.components import api_services
-    from sharpeyes.runtime import Runtime
-
     rt = Runtime(load_settings())
     atexit.register(rt.close)
     return create_app(api_services(rt))

@@ -17,8 +17,8 @@ from typing import Any
 
 import psycopg
 
+from kernel.settings import Settings
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 from store.importer import ImportReport, import_bundle
 
 log = logging.getLogger(__name__)

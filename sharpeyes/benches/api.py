@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 
-from sharpeyes.passwords import hash_password
+from kernel.passwords import hash_password
 from store.db import url_with_database
 from store.migrate import migrate
 

@@ -3,7 +3,8 @@
 Owns ``docs/img/video_*.png``: a PETS frame with detections drawn as feet points over a
 background blurred and downscaled until nobody can be recognised; a synthetic dense frame
 with true and estimated counts per zone; an occupancy heatmap from counts. Run with
-``python -m video.figures [OUT_DIR]`` (needs ../shared/data and the accuracy-bench cache).
+``python -m sharpeyes.benches.video_figures [OUT_DIR]`` (needs ../shared/data and the
+accuracy-bench cache).
 """
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from video.bench_accuracy import (
+from sharpeyes.benches.video_accuracy import (
     DENSITIES,
     SECONDS_APART,
     WARMUP,
     _clip,
     _zones,
-    calibration_for,
     plain_hog,
 )
+from simulators.video_camera import calibration_for
 from video.calibration import CalibrationSpec, from_spec
 from video.counting import AutoCounter, DetectionCounter
 from video.heatmap import HeatmapWindows, render_occupancy

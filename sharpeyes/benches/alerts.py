@@ -30,10 +30,10 @@ from alerts.engine import evaluate
 from alerts.service import CycleStats, run_alerts
 from alerts.trends import TrendCache
 from contracts.topics import TopicKind, topic_for
+from kernel.mqtt import new_client, parse_mqtt_url
+from kernel.settings import load_settings
 from sharpeyes.components import start
-from sharpeyes.mqtt import new_client, parse_mqtt_url
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import load_settings
 from store.db import url_with_database
 from store.migrate import migrate
 

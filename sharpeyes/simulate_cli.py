@@ -23,10 +23,10 @@ from typing import Any, TextIO
 
 import psycopg
 
+from kernel.mqtt import parse_mqtt_url
+from kernel.settings import Settings
 from sharpeyes.components import start
-from sharpeyes.mqtt import parse_mqtt_url
 from sharpeyes.runtime import Runtime
-from sharpeyes.settings import Settings
 from simulators.bots import Behaviour, BotSwarm, Delay
 from simulators.camera import CameraDevice, CameraSpec, load_cameras
 from simulators.faults import Fault, FaultSpecError, fault_drill, parse_fault

@@ -28,7 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from video.calibration import CalibrationSpec, GroundModel, from_spec
+from simulators.video_camera import calibration_for
+from video.calibration import GroundModel, from_spec
 from video.counting import AutoCounter, Counter, DetectionCounter, build_counter
 from video.detect import nms
 from video.heads import HeadCounter
@@ -57,15 +58,6 @@ def plain_hog() -> Callable[[np.ndarray], list[Detection]]:
                  for r, w in zip(rects, np.ravel(weights), strict=True)]
         return nms(found, 0.3)
     return detect
-
-
-def calibration_for(camera: Any) -> CalibrationSpec:
-    """Four ground ↔ image point pairs, as an installer would measure them."""
-    ground = np.array([[-4, 8], [4, 8], [4, 20], [-4, 20]], float) + [0, camera.height_m * 0.5]
-    image = camera.ground_to_image(ground)
-    return CalibrationSpec.model_validate({"points": [
-        {"image": [float(v) for v in i], "ground": [float(v) for v in g]}
-        for i, g in zip(image, ground, strict=True)]})
 
 
 def _clip(camera: Any, index: int, density: float, frames: int

@@ -11,8 +11,10 @@ set -eu
 if [ -n "${MQTT_ACCOUNT:-}" ] && [ -z "${SHARPEYES_MQTT_URL:-}" ]; then
     password="$(sharpeyes broker password "$MQTT_ACCOUNT")"
     scheme="${MQTT_SCHEME:-mqtt}"
-    default_port=1883
-    [ "$scheme" = "mqtts" ] && default_port=8883
+    # The broker's services listeners (mosquitto.conf, tls.conf.example); devices use
+    # 1883/8883, where the client id is bound to the username.
+    default_port=1884
+    [ "$scheme" = "mqtts" ] && default_port=8884
     # Derived passwords are base64url: safe in a URL as they are.
     SHARPEYES_MQTT_URL="${scheme}://${MQTT_ACCOUNT}:${password}@${MQTT_HOST:-broker}:${MQTT_PORT:-$default_port}"
     export SHARPEYES_MQTT_URL

@@ -12,6 +12,15 @@ subscribe to:
   events, ``sharpeyes-video`` publishes camera densities and statuses for the cameras
   it analyses; an adapter's source (say a Frigate NVR) publishes its own filters.
 
+Two password files, for two listeners (deploy/mosquitto/mosquitto.conf): ``passwords``
+holds devices and adapters, for the field listener, where the broker takes each
+client's id from its username (``use_username_as_clientid``), so a device's credentials
+cannot connect as ingest and take over its persistent session and queued messages (MQTT
+resumes a session by client id alone, whatever the username); ``services.passwords``
+holds the service accounts, for the internal listener that only the cluster reaches,
+where several processes of one service (API workers, ingest replicas) share an account
+with their own client ids. The ACL file is common to both.
+
 Passwords are derived, not stored: ``HMAC-SHA256(secret, "mqtt-password\\0" + username)``
 (32 bytes, base64url). The registry plus one secret reproduce every file on any host
 (an init container, each broker of a bridge), nothing new holds per-device secrets,
@@ -249,19 +258,23 @@ def render_credentials(accounts: Sequence[Account]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BrokerFiles:
-    password_file: Path
+    password_file: Path          # devices and adapters: the field listener
+    service_password_file: Path  # services: the internal listener
     acl_file: Path
 
 
 def write_broker_files(out_dir: Path, secret: bytes, accounts: Sequence[Account]) -> BrokerFiles:
-    """Write ``passwords`` and ``acl`` into ``out_dir`` (the broker's configuration).
+    """Write ``passwords``, ``services.passwords`` and ``acl`` into ``out_dir``.
 
-    Both are world-readable so a broker running under another uid can load them: the
+    All are world-readable so a broker running under another uid can load them: the
     hashes are of 256-bit random passwords, which no offline guessing recovers.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = BrokerFiles(out_dir / "passwords", out_dir / "acl")
-    _write(files.password_file, render_password_file(secret, accounts), 0o644)
+    files = BrokerFiles(out_dir / "passwords", out_dir / "services.passwords", out_dir / "acl")
+    field = [a for a in accounts if a.role != "service"]
+    services = [a for a in accounts if a.role == "service"]
+    _write(files.password_file, render_password_file(secret, field), 0o644)
+    _write(files.service_password_file, render_password_file(secret, services), 0o644)
     _write(files.acl_file, render_acl_file(accounts), 0o644)
     log.info("wrote broker files for %d accounts to %s", len(accounts), out_dir)
     return files

@@ -93,7 +93,7 @@ def _acl(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write(f"broker acl: {exc}\n")
         return 2
     sys.stdout.write(f"{len(result.accounts)} accounts -> {files.password_file}, "
-                     f"{files.acl_file}\n")
+                     f"{files.service_password_file}, {files.acl_file}\n")
     for device_id, why in result.skipped.items():
         sys.stdout.write(f"skipped {device_id}: {why}\n")
     return 0

@@ -11,6 +11,7 @@ compose-spec JSON schema) into ``.cache/npm-deploy`` once.
 from __future__ import annotations
 
 import fcntl
+import getpass
 import json
 import re
 import shutil
@@ -129,3 +130,19 @@ def k8s_resources() -> list[dict[str, Any]]:
     """Every Kubernetes object of deploy/k8s (kustomization.yaml aside)."""
     return [doc for path in sorted(K8S.glob("*.yaml")) if path.name != "kustomization.yaml"
             for doc in k8s_documents(path)]
+
+
+def shipped_mosquitto_conf(root: Path, devices: int, services: int, probe: int) -> str:
+    """deploy/mosquitto/mosquitto.conf with its paths under ``root`` and loopback ports.
+
+    The device listener (1883), the services listener (1884) and the probe (1880) move
+    to the given ports; everything else is the file as shipped.
+    """
+    conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
+    for line in ("listener 1883", "listener 1884", "listener 1880 127.0.0.1"):
+        assert line in conf, f"mosquitto.conf has no {line!r}"
+    conf = conf.replace("/mosquitto/", f"{root}/")
+    conf = conf.replace("listener 1883", f"listener {devices} 127.0.0.1")
+    conf = conf.replace("listener 1884", f"listener {services} 127.0.0.1")
+    conf = conf.replace("listener 1880 127.0.0.1", f"listener {probe} 127.0.0.1")
+    return conf + f"\nuser {getpass.getuser()}\n"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import base64
-import getpass
+import json
 import shutil
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ from sharpeyes.acl import (
     verify_mosquitto_hash,
     write_broker_files,
 )
+from tests.deploy.conftest import DEPLOY, shipped_mosquitto_conf
 from tests.helpers import density_payload, tiny_city, wait_until
 
 SECRET = b"0123456789abcdef0123456789abcdef-test-secret"
@@ -86,28 +89,38 @@ def test_generation_is_deterministic_and_least_privilege() -> None:
 
 # --- a private broker with the generated files -------------------------------------------
 
+@dataclass(frozen=True)
+class Broker:
+    """The shipped mosquitto.conf on loopback ports: the device and services listeners."""
+
+    devices: int
+    services: int
+
+    def port_of(self, username: str | None) -> int:
+        return self.services if username in SERVICES else self.devices
+
+
+SERVICES = {SERVICE_INGEST, SERVICE_ALERTS, "sharpeyes-api", "sharpeyes-video"}
+
+
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     directory = tmp_path_factory.mktemp("acl-broker")
-    files = write_broker_files(directory, SECRET,
-                               build_accounts(SECRET, PREFIX, DEVICES, [FRIGATE]).accounts)
-    port = free_port()
+    auth, config = directory / "auth", directory / "config"
+    write_broker_files(auth, SECRET, build_accounts(SECRET, PREFIX, DEVICES, [FRIGATE]).accounts)
+    (directory / "data").mkdir()
+    config.mkdir()
+    shutil.copy(DEPLOY / "mosquitto" / "probe.acl", config / "probe.acl")
+    ports = Broker(free_port(), free_port())
     conf = directory / "mosquitto.conf"
-    conf.write_text("\n".join([
-        f"listener {port} 127.0.0.1",
-        f"user {getpass.getuser()}",
-        "allow_anonymous false",
-        f"password_file {files.password_file}",
-        f"acl_file {files.acl_file}",
-        "persistence false",
-        "",
-    ]))
+    conf.write_text(shipped_mosquitto_conf(directory, ports.devices, ports.services, free_port()))
     with (directory / "mosquitto.log").open("wb") as log_file:
         proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log_file,
                                 stderr=subprocess.STDOUT)
     try:
-        wait_for_port("127.0.0.1", port, timeout=10)
-        yield port
+        wait_for_port("127.0.0.1", ports.devices, timeout=10)
+        wait_for_port("127.0.0.1", ports.services, timeout=10)
+        yield ports
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -116,10 +129,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 class Client:
     """A connected MQTT 5 paho client that records CONNACK, PUBACK, SUBACK and messages."""
 
-    def __init__(self, port: int, username: str | None, password: str | None) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"t-{uuid.uuid4().hex[:8]}",
-                                  protocol=MQTTProtocolVersion.MQTTv5)
+    def __init__(self, port: int, username: str | None, password: str | None,
+                 client_id: str | None = None, persistent: bool = False) -> None:
+        # MQTT 3.1.1 for a persistent session (clean session off), else MQTT 5.
+        self.client = (mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or "",
+                                   protocol=MQTTProtocolVersion.MQTTv311, clean_session=False)
+                       if persistent else
+                       mqtt.Client(CallbackAPIVersion.VERSION2,
+                                   client_id=client_id or f"t-{uuid.uuid4().hex[:8]}",
+                                   protocol=MQTTProtocolVersion.MQTTv5))
         if username is not None:
             self.client.username_pw_set(username, password)
         self.connack: Any = None
@@ -151,23 +169,24 @@ class Client:
         self.client.loop_stop()
 
 
-def _login(port: int, name: str) -> Client:
-    client = Client(port, name, derive_password(SECRET, name))
+def _login(broker: Broker, name: str, **options: Any) -> Client:
+    client = Client(broker.port_of(name), name, derive_password(SECRET, name), **options)
     assert client.connack is not None and not client.connack.is_failure, client.connack
     return client
 
 
-def test_wrong_or_missing_password_is_refused(broker: int) -> None:
+def test_wrong_or_missing_password_is_refused(broker: Broker) -> None:
     for username, password in (("CAM-A", "not-the-password"), ("CAM-A", None), (None, None),
-                               ("odd:id", derive_password(SECRET, "odd:id"))):
-        client = Client(broker, username, password)
+                               ("odd:id", derive_password(SECRET, "odd:id")),
+                               (SERVICE_INGEST, "not-the-password")):
+        client = Client(broker.port_of(username), username, password)
         try:
             assert client.connack is not None and client.connack.is_failure, (username, password)
         finally:
             client.close()
 
 
-def test_a_device_publishes_only_under_its_own_id(broker: int) -> None:
+def test_a_device_publishes_only_under_its_own_id(broker: Broker) -> None:
     ingest = _login(broker, SERVICE_INGEST)
     cam = _login(broker, "CAM-A")
     try:
@@ -207,7 +226,7 @@ def test_a_device_publishes_only_under_its_own_id(broker: int) -> None:
         cam.close()
 
 
-def test_services_publish_notifications_and_adapters_their_feed(broker: int) -> None:
+def test_services_publish_notifications_and_adapters_their_feed(broker: Broker) -> None:
     alerts = _login(broker, SERVICE_ALERTS)
     frigate = _login(broker, "adapter-frigate")
     try:
@@ -237,7 +256,12 @@ def test_cli_writes_the_files_for_the_registry(
     registry = [RegisteredDevice("CAM-A", "camera"), RegisteredDevice("CAM-B", "camera"),
                 RegisteredDevice("SEN-1", "sensor")]
     expected = build_accounts(SECRET, PREFIX, registry).accounts
-    assert (tmp_path / "out" / "passwords").read_text() == render_password_file(SECRET, expected)
+    field = [a for a in expected if a.role != "service"]
+    services = [a for a in expected if a.role == "service"]
+    assert {a.username for a in services} == SERVICES
+    assert (tmp_path / "out" / "passwords").read_text() == render_password_file(SECRET, field)
+    assert (tmp_path / "out" / "services.passwords").read_text() == render_password_file(
+        SECRET, services)
     assert (tmp_path / "out" / "acl").read_text() == render_acl_file(expected)
     credentials = tmp_path / "credentials.csv"
     assert credentials.stat().st_mode & 0o077 == 0
@@ -248,14 +272,15 @@ def test_cli_writes_the_files_for_the_registry(
 
 
 def test_real_ingest_behind_the_acl_stores_only_what_a_device_may_send(
-        broker: int, db: psycopg.Connection, db_url: str, tmp_path: Path) -> None:
+        broker: Broker, db: psycopg.Connection, db_url: str, tmp_path: Path) -> None:
     """`serve ingest`'s consumer logs in as sharpeyes-ingest with its derived password,
     subscribes through $share, and stores CAM-A's report; CAM-A's forgery on CAM-B's
     topic is refused by the broker and never reaches the database."""
     from ingest.service import build_consumer
 
     tiny_city(db)
-    url = f"mqtt://{SERVICE_INGEST}:{derive_password(SECRET, SERVICE_INGEST)}@127.0.0.1:{broker}"
+    password = derive_password(SECRET, SERVICE_INGEST)
+    url = f"mqtt://{SERVICE_INGEST}:{password}@127.0.0.1:{broker.services}"
     settings = Settings(database_url=db_url, mqtt_url=url, topic_prefix=PREFIX,
                         data_dir=tmp_path / "data", ingest_shared=True,
                         ingest_client_id=f"acl-{uuid.uuid4().hex[:8]}", ingest_flush_seconds=0.05)
@@ -284,3 +309,52 @@ def test_real_ingest_behind_the_acl_stores_only_what_a_device_may_send(
             cam.close()
         stop.set()
         thread.join(timeout=15)
+
+
+# --- who may be whom: listeners and client ids ----------------------------------------------
+
+def test_each_listener_admits_only_its_own_accounts(broker: Broker) -> None:
+    """Devices cannot log in on the services listener, nor services on the device one,
+    and nobody connects anonymously to either."""
+    attempts = [(broker.services, "CAM-A"), (broker.services, "adapter-frigate"),
+                (broker.devices, SERVICE_INGEST), (broker.devices, SERVICE_ALERTS)]
+    attempts += [(port, None) for port in (broker.devices, broker.services)]
+    for port, name in attempts:
+        password = None if name is None else derive_password(SECRET, name)
+        client = Client(port, name, password)
+        try:
+            assert client.connack is not None and client.connack.is_failure, (port, name)
+        finally:
+            client.close()
+
+
+def test_a_device_cannot_take_over_ingests_session(broker: Broker) -> None:
+    """The attack of issue 15: a client connects with ingest's client id and clean
+    session off to inherit its subscriptions and queued messages. On the device listener
+    the broker replaces the client id with the username, so the device gets a session of
+    its own (nothing queued, nothing delivered) and ingest later receives every message
+    that was queued for it while it was away."""
+    ingest_id = f"sharpeyes-ingest-{uuid.uuid4().hex[:6]}"
+    topic = f"{PREFIX}/v1/camera/CAM-A/density"
+    ingest = _login(broker, SERVICE_INGEST, client_id=ingest_id, persistent=True)
+    ingest.client.subscribe(topic, qos=1)
+    wait_until(lambda: ingest.subacks, what="SUBACK")
+    ingest.close()  # away; its session keeps the subscription and queues messages
+    cam = _login(broker, "CAM-A")
+    for seq in range(5):
+        assert not cam.publish(topic, density_payload(seq, "2026-01-01T00:00:00Z",
+                                                      {"Z-A": seq})).is_failure
+    cam.close()
+    thief = _login(broker, "CAM-B", client_id=ingest_id, persistent=True)
+    try:
+        thief.client.subscribe(topic, qos=1)  # and its own ACL refuses reading anyway
+        time.sleep(1.0)
+        assert thief.messages == []
+    finally:
+        thief.close()
+    back = _login(broker, SERVICE_INGEST, client_id=ingest_id, persistent=True)
+    try:
+        wait_until(lambda: len(back.messages) >= 5, what="ingest's queued messages")
+        assert sorted(json.loads(m)["seq"] for _, m in back.messages) == [0, 1, 2, 3, 4]
+    finally:
+        back.close()

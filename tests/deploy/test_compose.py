@@ -8,7 +8,6 @@ binary starts with the shipped broker configuration.
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 import shutil
@@ -28,6 +27,7 @@ from tests.deploy.conftest import (
     REPO,
     MissingVariable,
     interpolate,
+    shipped_mosquitto_conf,
 )
 from tests.helpers import wait_until
 
@@ -180,10 +180,10 @@ def test_entrypoint_derives_the_broker_url(tmp_path: Path) -> None:
                     'echo "$SHARPEYES_MQTT_URL $*"\n')
     stub.chmod(0o755)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "MQTT_ACCOUNT": "sharpeyes-ingest",
-           "MQTT_HOST": "mosquitto"}
+           "MQTT_HOST": "mosquitto"}  # no MQTT_PORT: the services listener
     run = subprocess.run(["sh", str(DEPLOY / "entrypoint.sh"), "serve", "ingest"], env=env,
                          capture_output=True, text=True, check=True)
-    assert run.stdout.strip() == ("mqtt://sharpeyes-ingest:pw-for-sharpeyes-ingest@mosquitto:1883"
+    assert run.stdout.strip() == ("mqtt://sharpeyes-ingest:pw-for-sharpeyes-ingest@mosquitto:1884"
                                   " serve ingest")
     env["SHARPEYES_MQTT_URL"] = "mqtt://given:1883"  # an explicit URL wins
     run = subprocess.run(["sh", str(DEPLOY / "entrypoint.sh"), "serve", "api"], env=env,
@@ -196,18 +196,14 @@ def test_entrypoint_derives_the_broker_url(tmp_path: Path) -> None:
 @pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="mosquitto is not installed")
 def test_mosquitto_configuration_starts_and_guards_its_listeners(tmp_path: Path) -> None:
     """The shipped mosquitto.conf, with paths and ports moved, runs on the real binary."""
-    main, probe = free_port(), free_port()
+    main, services, probe = free_port(), free_port(), free_port()
     for directory in ("auth", "data", "config"):
         (tmp_path / directory).mkdir()
-    (tmp_path / "auth" / "passwords").write_text("")
-    (tmp_path / "auth" / "acl").write_text("")
+    for name in ("passwords", "services.passwords", "acl"):
+        (tmp_path / "auth" / name).write_text("")
     shutil.copy(DEPLOY / "mosquitto" / "probe.acl", tmp_path / "config" / "probe.acl")
-    conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
-    conf = conf.replace("/mosquitto/", f"{tmp_path}/").replace("listener 1883",
-                                                               f"listener {main} 127.0.0.1")
-    conf = conf.replace("listener 1880 ", f"listener {probe} ")
-    conf += f"\nuser {getpass.getuser()}\n"
-    (tmp_path / "mosquitto.conf").write_text(conf)
+    (tmp_path / "mosquitto.conf").write_text(
+        shipped_mosquitto_conf(tmp_path, main, services, probe))
     with (tmp_path / "log").open("wb") as log:
         proc = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")],
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -218,9 +214,10 @@ def test_mosquitto_configuration_starts_and_guards_its_listeners(tmp_path: Path)
             pytest.skip("mosquitto_sub is not installed")
         health = [client, "-h", "127.0.0.1", "-t", "$SYS/broker/uptime", "-C", "1", "-W", "3"]
         assert subprocess.run([*health, "-p", str(probe)], capture_output=True).returncode == 0
-        # The device listener refuses anonymous clients.
-        refused = subprocess.run([*health, "-p", str(main)], capture_output=True, text=True)
-        assert refused.returncode != 0
+        # The device and services listeners refuse anonymous clients.
+        for port in (main, services):
+            refused = subprocess.run([*health, "-p", str(port)], capture_output=True, text=True)
+            assert refused.returncode != 0
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from api.deps import CENTRE, WATCHERS, roles_gate
+from api.docs_page import install_docs
 from api.errors import COMMON_RESPONSES, install_error_handlers
 from api.metrics import ApiMetrics, LatencyMiddleware
 from api.ratelimit import LoginLimits
@@ -30,6 +31,7 @@ from api.routes import (
     audit,
     auth,
     cameras,
+    config,
     dead_letters,
     deadlines,
     devices,
@@ -52,7 +54,8 @@ from kernel.settings import Settings
 
 # (router, roles admitted to every route in it; None: the router checks for itself)
 _ROUTERS: tuple[tuple[APIRouter, tuple[Role, ...] | None], ...] = (
-    (auth.router, None), (hotspots.router, WATCHERS), (grid_map.router, WATCHERS),
+    (auth.router, None), (config.router, None), (hotspots.router, WATCHERS),
+    (grid_map.router, WATCHERS),
     (stream.router, None),  # token may come as ?access_token=; checks WATCHERS itself
     (alerts.router, WATCHERS), (rules.router, None), (rules.periods_router, None),
     (silences.router, None), (silences.webhooks_router, None),
@@ -93,6 +96,7 @@ def create_app(services: Services, *, login_limits: LoginLimits | None = None) -
         description="Crowd-safety alerts and grid tasks from a city's cameras and sensors. "
                     "Errors are RFC 9457 problem details; lists take `limit` and `offset`.",
         lifespan=_lifespan,
+        docs_url=None,  # served from the vendored Swagger UI (api/docs_page.py)
     )
     metrics = ApiMetrics()
     app.state.services = services
@@ -106,6 +110,7 @@ def create_app(services: Services, *, login_limits: LoginLimits | None = None) -
         responses = COMMON_RESPONSES if router is not health.router else {}
         app.include_router(router, dependencies=gate, responses=responses)
     _mount_dashboard(app, services.settings)
+    install_docs(app)
     return app
 
 

@@ -19,7 +19,6 @@ answered with a 500 problem that reveals nothing internal.
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import Any
 
 import psycopg
@@ -31,6 +30,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.errors import AlertsError, Invalid
+from api.problem_titles import title
 from grid.tasks import ActionNotAllowed, TaskError, TaskNotFound, TransitionConflict
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,10 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def problem(status: int, detail: str, *, headers: dict[str, str] | None = None,
-            **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+            request: Request | None = None, **extra: Any) -> JSONResponse:
+    """A problem response; its ``title`` in Chinese when ``request`` prefers it."""
+    language = request.headers.get("accept-language") if request is not None else None
+    body = {"type": "about:blank", "title": title(status, language), "status": status,
             "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -57,77 +59,84 @@ def problem(status: int, detail: str, *, headers: dict[str, str] | None = None,
 _TASK_STATUS = {TaskNotFound: 404, ActionNotAllowed: 403, TransitionConflict: 409}
 
 
-def integrity_problem(exc: psycopg.IntegrityError) -> JSONResponse:
+def integrity_problem(exc: psycopg.IntegrityError,
+                      request: Request | None = None) -> JSONResponse:
     """What a constraint violation means for the caller, in words."""
     diag = exc.diag
     if isinstance(exc, pg_errors.ForeignKeyViolation):
         detail = diag.message_detail or diag.message_primary or "a reference does not hold"
         if "still referenced" in detail:
-            return problem(409, f"still in use: {detail}")
-        return problem(422, f"refers to something that does not exist: {detail}")
+            return problem(409, f"still in use: {detail}", request=request)
+        return problem(422, f"refers to something that does not exist: {detail}",
+                       request=request)
     if isinstance(exc, pg_errors.UniqueViolation):
-        return problem(409, f"already exists: {diag.message_detail or diag.message_primary}")
+        return problem(409, f"already exists: {diag.message_detail or diag.message_primary}",
+                       request=request)
     return problem(422, f"not allowed by the data model: {diag.message_primary}"
-                        f" ({diag.constraint_name or 'constraint'})")
+                        f" ({diag.constraint_name or 'constraint'})", request=request)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def http_error(r: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None),
+                       request=r)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_r: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(r: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"location": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
             for e in exc.errors()
         ]
         summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:3])
-        return problem(422, f"invalid request: {summary}", errors=errors)
+        return problem(422, f"invalid request: {summary}", errors=errors, request=r)
 
     @app.exception_handler(TaskError)
-    async def task_error(_r: Request, exc: TaskError) -> JSONResponse:
-        return problem(_TASK_STATUS.get(type(exc), 409), str(exc))
+    async def task_error(r: Request, exc: TaskError) -> JSONResponse:
+        return problem(_TASK_STATUS.get(type(exc), 409), str(exc), request=r)
 
     @app.exception_handler(AlertsError)
-    async def alerts_error(_r: Request, exc: AlertsError) -> JSONResponse:
+    async def alerts_error(r: Request, exc: AlertsError) -> JSONResponse:
         if isinstance(exc, Invalid):
-            return problem(422, str(exc), errors=[
+            return problem(422, str(exc), request=r, errors=[
                 {"location": p.location, "message": p.message} for p in exc.problems])
-        return problem(exc.status, str(exc))
+        return problem(exc.status, str(exc), request=r)
 
     _install_store_handlers(app)
 
 
 def _install_store_handlers(app: FastAPI) -> None:
     @app.exception_handler(psycopg.DataError)
-    async def data_error(_r: Request, exc: psycopg.DataError) -> JSONResponse:
+    async def data_error(r: Request, exc: psycopg.DataError) -> JSONResponse:
         # Values that pass the schema but not PostgreSQL (NUL characters, out-of-range
         # numbers, malformed text for a typed column): the request is at fault.
-        return problem(422, f"a value cannot be stored: {exc.diag.message_primary or exc}")
+        return problem(422, f"a value cannot be stored: {exc.diag.message_primary or exc}",
+                       request=r)
 
     @app.exception_handler(psycopg.IntegrityError)
-    async def integrity_error(_r: Request, exc: psycopg.IntegrityError) -> JSONResponse:
-        return integrity_problem(exc)
+    async def integrity_error(r: Request, exc: psycopg.IntegrityError) -> JSONResponse:
+        return integrity_problem(exc, r)
 
     @app.exception_handler(OverflowError)
-    async def overflow(_r: Request, exc: OverflowError) -> JSONResponse:
+    async def overflow(r: Request, exc: OverflowError) -> JSONResponse:
         # Only input reaches the limits of datetime or float arithmetic in this API.
-        return problem(422, f"a date or number in the request is out of range: {exc}")
+        return problem(422, f"a date or number in the request is out of range: {exc}",
+                       request=r)
 
     @app.exception_handler(psycopg.OperationalError)
-    async def store_down(_r: Request, exc: psycopg.OperationalError) -> JSONResponse:
+    async def store_down(r: Request, exc: psycopg.OperationalError) -> JSONResponse:
         log.warning("store unavailable: %s", exc)
         return problem(503, "the store is unavailable; try again shortly",
-                       headers={"Retry-After": "5"})
+                       headers={"Retry-After": "5"}, request=r)
 
     @app.exception_handler(PoolTimeout)
-    async def pool_exhausted(_r: Request, exc: PoolTimeout) -> JSONResponse:
+    async def pool_exhausted(r: Request, exc: PoolTimeout) -> JSONResponse:
         log.warning("no database connection free: %s", exc)
         return problem(503, "the server is busy; try again shortly",
-                       headers={"Retry-After": "2"})
+                       headers={"Retry-After": "2"}, request=r)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "an unexpected error occurred; it has been logged")
+        return problem(500, "an unexpected error occurred; it has been logged",
+                       request=request)

@@ -21,6 +21,7 @@ from api.deps import ActorDep, ConnDep
 from api.errors import problem
 from api.pagination import Page, PageDep
 from api.params import Id
+from contracts.levels import level_of
 from grid.actors import Actor, Role
 from grid.visibility import sees, sees_sql
 
@@ -54,6 +55,11 @@ class AlertOut(BaseModel):
     ack_note: str | None = None
     silenced: bool = False
     task_id: int | None
+    zone_name: str | None = None
+    zone_name_latin: str | None = None
+    place_name: str | None = None
+    place_name_latin: str | None = None
+    level: str | None = Field(None, description="Density level of `value` (density rules).")
 
 
 class AckIn(BaseModel):
@@ -72,9 +78,12 @@ _QUERY = """
 SELECT a.id, a.rule_id, ru.name AS rule_name, ru.kind, a.subject, a.zone_id, a.device_id,
        a.place_id, g.code AS grid_code, a.state, a.severity, a.value, a.detail,
        a.pending_since, a.fired_at, a.resolved_at, a.acknowledged_at, a.acknowledged_by,
-       a.ack_note, a.silence_id IS NOT NULL AS silenced, a.task_id, count(*) OVER () AS total
+       a.ack_note, a.silence_id IS NOT NULL AS silenced, a.task_id, count(*) OVER () AS total,
+       z.name AS zone_name, z.name_latin AS zone_name_latin, p.name AS place_name,
+       p.name_latin AS place_name_latin
 FROM alerts a JOIN alert_rules ru ON ru.id = a.rule_id
 LEFT JOIN zones z ON z.id = a.zone_id
+LEFT JOIN places p ON p.id = COALESCE(a.place_id, z.place_id)
 LEFT JOIN grids g ON g.code = COALESCE(a.grid_code, z.grid_code)
 LEFT JOIN regions r ON r.id = g.region_id
 WHERE {scope} AND (%(state)s::text IS NULL OR a.state = %(state)s)
@@ -89,9 +98,14 @@ def can_see_alert(actor: Actor, alert: Mapping[str, Any]) -> bool:
     return sees(actor, alert["region_path"], alert["grid_code"])
 
 
+def _level(row: Mapping[str, Any]) -> str | None:
+    return level_of(row["value"]).value if row.get("kind") == "density_above" else None
+
+
 def _out(row: Mapping[str, Any]) -> AlertOut:
-    return AlertOut(silenced=row.get("silence_id") is not None,
-                    **{k: v for k, v in row.items() if k in AlertOut.model_fields})
+    return AlertOut(silenced=row.get("silence_id") is not None, level=_level(row),
+                    **{k: v for k, v in row.items() if k in AlertOut.model_fields
+                       and k != "level"})
 
 
 @router.get("/alerts", response_model=Page[AlertOut])
@@ -106,7 +120,7 @@ def list_alerts(
                         {**params, "state": state, "kind": kind, "severity": severity,
                          "limit": page.limit, "offset": page.offset}).fetchall()
     total = int(rows[0]["total"]) if rows else 0
-    return Page(items=[AlertOut(**r) for r in rows], total=total, limit=page.limit,
+    return Page(items=[AlertOut(**r, level=_level(r)) for r in rows], total=total, limit=page.limit,
                 offset=page.offset)
 
 

@@ -28,6 +28,7 @@ LEVEL_LOWER_BOUNDS: tuple[tuple[DensityLevel, float], ...] = (
 class CellProperties(BaseModel):
     code: str
     name: str
+    name_latin: str | None = None
     region_id: str
     region_path: str
     zones: int
@@ -59,7 +60,7 @@ class GridMapOut(BaseModel):
 
 
 _QUERY = """
-SELECT g.code, g.name, g.region_id, r.path AS region_path, g.boundary,
+SELECT g.code, g.name, g.name_latin, g.region_id, r.path AS region_path, g.boundary,
        g.min_lon, g.min_lat, g.max_lon, g.max_lat, count(z.id) AS zones,
        max(c.density) FILTER (WHERE c.time > now() - %(stale)s) AS max_density,
        max(c.time) AS last_report,
@@ -69,7 +70,7 @@ FROM grids g JOIN regions r ON r.id = g.region_id
 LEFT JOIN zones z ON z.grid_code = g.code
 LEFT JOIN zone_current c ON c.zone_id = z.id
 WHERE {scope}
-GROUP BY g.code, r.path
+GROUP BY g.code, g.name_latin, r.path
 ORDER BY g.code
 """
 

@@ -21,8 +21,12 @@ router = APIRouter(prefix="/api/v1", tags=["hotspots"])
 class HotspotOut(BaseModel):
     zone_id: str
     zone_name: str
+    zone_name_latin: str | None = None
     place_name: str | None
+    place_name_latin: str | None = None
     grid_code: str
+    grid_name: str | None = None
+    grid_name_latin: str | None = None
     density: float
     count: float
     level: str
@@ -48,6 +52,8 @@ WHERE {scope}
 # stops after `limit` rows, which a window count over every zone would prevent.
 _PAGE = """
 SELECT z.id AS zone_id, z.name AS zone_name, p.name AS place_name, z.grid_code,
+       z.name_latin AS zone_name_latin, p.name_latin AS place_name_latin,
+       g.name AS grid_name, g.name_latin AS grid_name_latin,
        c.density, c.count, c.time, z.warn_density, z.critical_density,
        c.time < now() - %(stale)s AS stale
 """ + _JOINS + "LEFT JOIN places p ON p.id = z.place_id" + _FILTERS + """

@@ -48,6 +48,16 @@ class TaskOut(BaseModel):
     overdue: bool = False
     merged_into: int | None
     rating: int | None
+    assignee_name: str | None = None
+    assignee_name_latin: str | None = None
+    grid_name: str | None = None
+    grid_name_latin: str | None = None
+    zone_name: str | None = None
+    zone_name_latin: str | None = None
+    place_name: str | None = None
+    place_name_latin: str | None = None
+    lon: float | None = Field(None, description="Where the task is (its place), WGS 84.")
+    lat: float | None = None
 
 
 class EventOut(BaseModel):
@@ -59,6 +69,10 @@ class EventOut(BaseModel):
     to_state: str
     note: str | None
     evidence: dict[str, Any] | None
+    actor_name: str | None = Field(None, description="The acting person's name, if a person.")
+    actor_name_latin: str | None = None
+    assignee_name: str | None = Field(None, description="dispatch, reassign: who took it.")
+    assignee_name_latin: str | None = None
 
 
 class EscalationOut(BaseModel):
@@ -92,9 +106,21 @@ class ActionIn(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90)
 
 
+# Names for the people and places a task refers to, so the UI shows words, not ids.
+_NAMES = """, pe.display_name AS assignee_name, pe.name_latin AS assignee_name_latin,
+       g.name AS grid_name, g.name_latin AS grid_name_latin, z.name AS zone_name,
+       z.name_latin AS zone_name_latin, pl.name AS place_name, pl.name_latin AS place_name_latin,
+       pl.lon, pl.lat
+"""
+_NAME_JOINS = """
+LEFT JOIN people pe ON pe.id = t.assignee_id LEFT JOIN zones z ON z.id = t.zone_id
+LEFT JOIN places pl ON pl.id = z.place_id
+"""
+
 _LIST = """
-SELECT t.*, t.due_at < now() AS overdue, count(*) OVER () AS total
+SELECT t.*, t.due_at < now() AS overdue, count(*) OVER () AS total""" + _NAMES + """
 FROM tasks t JOIN grids g ON g.code = t.grid_code JOIN regions r ON r.id = g.region_id
+""" + _NAME_JOINS + """
 WHERE {scope} AND (%(state)s::text IS NULL OR t.state = %(state)s)
   AND (%(assignee)s::text IS NULL OR t.assignee_id = %(assignee)s)
   AND (NOT %(overdue)s OR t.due_at < now())
@@ -102,8 +128,9 @@ ORDER BY t.id DESC LIMIT %(limit)s OFFSET %(offset)s
 """
 
 _ONE = """
-SELECT t.*, t.due_at < now() AS overdue, r.path AS region_path
+SELECT t.*, t.due_at < now() AS overdue, r.path AS region_path""" + _NAMES + """
 FROM tasks t JOIN grids g ON g.code = t.grid_code JOIN regions r ON r.id = g.region_id
+""" + _NAME_JOINS + """
 WHERE t.id = %s
 """
 
@@ -122,7 +149,8 @@ def list_tasks(actor: ActorDep, conn: ConnDep, page: PageDep, state: TaskState =
 
 
 def _task_out(row: dict[str, Any]) -> TaskOut:
-    return TaskOut(**{**row, "overdue": bool(row.get("overdue"))})
+    fields = {k: v for k, v in row.items() if k in TaskOut.model_fields and k != "overdue"}
+    return TaskOut(**fields, overdue=bool(row.get("overdue")))
 
 
 def _visible_task(conn: ConnDep, actor: ActorDep, task_id: int) -> dict[str, Any]:
@@ -131,6 +159,15 @@ def _visible_task(conn: ConnDep, actor: ActorDep, task_id: int) -> dict[str, Any
         raise HTTPException(404, f"task {task_id} does not exist or is outside your scope")
     return dict(row)
 
+
+_EVENTS = """
+SELECT e.*, pe.display_name AS actor_name, pe.name_latin AS actor_name_latin,
+       pa.display_name AS assignee_name, pa.name_latin AS assignee_name_latin
+FROM task_events e
+LEFT JOIN people pe ON e.actor = 'person:' || pe.id
+LEFT JOIN people pa ON pa.id = e.evidence->>'assignee_id'
+WHERE e.task_id = %s ORDER BY e.id
+"""
 
 _NO_TASK: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such task in your scope"}}
@@ -144,8 +181,7 @@ def get_task(task_id: Id, actor: ActorDep, conn: ConnDep) -> TaskOut:
 @router.get("/{task_id}/events", response_model=list[EventOut], responses=_NO_TASK)
 def task_events(task_id: Id, actor: ActorDep, conn: ConnDep) -> list[EventOut]:
     _visible_task(conn, actor, task_id)
-    rows = conn.execute("SELECT * FROM task_events WHERE task_id = %s ORDER BY id",
-                        (task_id,)).fetchall()
+    rows = conn.execute(_EVENTS, (task_id,)).fetchall()
     return [EventOut(**r) for r in rows]
 
 

@@ -252,6 +252,8 @@ class SeriesPoint(BaseModel):
 
 class SeriesOut(BaseModel):
     zone_id: str
+    zone_name: str | None = None
+    zone_name_latin: str | None = None
     bucket_seconds: int
     warn_density: float
     critical_density: float
@@ -270,7 +272,7 @@ def series(
         raise HTTPException(422, "at most 10000 buckets: raise bucket_seconds or lower minutes")
     scope, params = sees_sql(actor)
     zone = conn.execute(
-        sql.SQL("SELECT z.warn_density, z.critical_density FROM zones z"
+        sql.SQL("SELECT z.warn_density, z.critical_density, z.name, z.name_latin FROM zones z"
                 " JOIN grids g ON g.code = z.grid_code JOIN regions r ON r.id = g.region_id"
                 " WHERE z.id = %(zone)s AND {scope}").format(scope=scope),
         {**params, "zone": zone_id},
@@ -280,7 +282,8 @@ def series(
     until = datetime.now(UTC)
     rows = zone_series(conn, zone_id, until - timedelta(minutes=minutes), until,
                        timedelta(seconds=bucket_seconds), timescale=services.timescale)
-    out = SeriesOut(zone_id=zone_id, bucket_seconds=bucket_seconds,
+    out = SeriesOut(zone_id=zone_id, zone_name=zone["name"], zone_name_latin=zone["name_latin"],
+                    bucket_seconds=bucket_seconds,
                     warn_density=zone["warn_density"], critical_density=zone["critical_density"],
                     points=[SeriesPoint(**r) for r in rows])
     # Already validated: serialize once (FastAPI would validate the 288 points again).

@@ -1,4 +1,7 @@
 // Talking to /api/v1: the bearer token, JSON and problem details, authorised blobs.
+// Every request names the page's language, so problem titles come back in it.
+
+import { language, t } from "./i18n.js";
 
 const TOKEN_KEY = "sharpeyes.token";
 const listeners = new Set();
@@ -13,22 +16,22 @@ export const token = {
 export function onUnauthorized(listener) { listeners.add(listener); }
 
 export class ApiError extends Error {
-  constructor(status, detail) { super(detail); this.status = status; }
+  constructor(status, detail, title = "") { super(detail); this.status = status; this.title = title; }
 }
 
 async function send(path, options = {}) {
-  const headers = Object.assign({ Accept: "application/json" }, options.headers);
+  const headers = Object.assign({ Accept: "application/json", "Accept-Language": language() }, options.headers);
   const bearer = token.get();
   if (bearer) headers.Authorization = "Bearer " + bearer;
   const response = await fetch(path, Object.assign({}, options, { headers }));
   if (response.status === 401 && bearer) {
-    listeners.forEach((l) => l("Your session has expired — please log in again."));
+    listeners.forEach((l) => l(t("auth.expired")));
     throw new ApiError(401, "unauthorized");
   }
   if (!response.ok) {
     const body = await response.json().catch(() => null);
     const detail = body && body.detail ? String(body.detail) : `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, detail);
+    throw new ApiError(response.status, detail, body && body.title ? String(body.title) : "");
   }
   return response;
 }
@@ -53,7 +56,8 @@ export async function blobUrl(path) {
 export async function login(username, password) {
   const form = new URLSearchParams({ username, password });
   const response = await fetch("/api/v1/auth/token", {
-    method: "POST", body: form, headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    method: "POST", body: form,
+    headers: { "Content-Type": "application/x-www-form-urlencoded", "Accept-Language": language() },
   });
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, (body && body.detail) || response.statusText);

@@ -2,7 +2,8 @@
 // by uPlot: mean density per 20 s (blue, with points), peak (grey), thresholds dashed.
 
 import { api } from "./api.js";
-import { $ } from "./dom.js";
+import { $, esc, nameLabel } from "./dom.js";
+import { t, time as localTime } from "./i18n.js";
 import { cssVar, followWidth, uPlot } from "./libs.js";
 
 const MINUTES = 30;
@@ -19,7 +20,7 @@ export async function loadChart() {
   if (!zoneId) return;
   const series = await api(`/api/v1/zones/${encodeURIComponent(zoneId)}/series?minutes=${MINUTES}&bucket_seconds=20`);
   if (series.zone_id !== zoneId) return;  // another zone was picked meanwhile
-  $("#chart-title").textContent = `Zone density — ${series.zone_id}`;
+  $("#chart-title").textContent = t("chart.title_of", { zone: nameLabel(series.zone_name, series.zone_name_latin, series.zone_id) });
   render(series);
 }
 
@@ -35,21 +36,20 @@ function render(s) {
   if (!plot) create(data); else plot.setData(data);
   const figure = $("#density-chart");
   figure.dataset.points = String(points.length);
-  figure.setAttribute("aria-label", `density of ${s.zone_id}`);
-  $("#chart-empty").textContent = points.length ? "" : `no reports in the last ${MINUTES} minutes`;
+  figure.setAttribute("aria-label", t("chart.aria", { zone: s.zone_name || s.zone_id }));
+  $("#chart-empty").textContent = points.length ? "" : t("chart.no_reports", { n: MINUTES });
 }
 
 function create(data) {
   const chart = $("#chart");
   chart.innerHTML = `<div id="density-chart" class="plot" role="img"><p id="chart-empty" class="plot-note"></p></div>
-    <p class="hint">last ${MINUTES} min at most · persons/m² · blue: mean per 20 s · grey: peak · dashed: thresholds</p>`;
+    <p class="hint">${esc(t("chart.legend", { n: MINUTES }))}</p>`;
   const figure = $("#density-chart");
   plot = new uPlot(options(figure.clientWidth || 600), data, figure);
   followWidth(plot, figure, HEIGHT);
 }
 
-const clockTime = (v, seconds) => new Date(v * 1000).toLocaleTimeString([], {
-  hour: "2-digit", minute: "2-digit", second: seconds ? "2-digit" : undefined, hourCycle: "h23" });
+const clockTime = (v, seconds) => localTime(new Date(v * 1000), seconds);
 const time = (v) => clockTime(v, true);
 // Ticks are whole minutes or more apart on a 30-minute chart; seconds only when zoomed in.
 const timeTicks = (u, splits, axis, space, incr) => splits.map((v) => clockTime(v, incr < 60));
@@ -65,10 +65,10 @@ function options(width) {
     scales: { x: { time: true, range: () => [view.t0, view.t1] }, y: { range: () => [0, view.yMax] } },
     axes: [{ ...axis, space: 70, values: timeTicks }, { ...axis, size: 40, values: (u, splits) => splits.map((v) => v.toFixed(1)) }],
     series: [
-      { label: "time", value: (u, v) => (v == null ? "–" : time(v)) },
-      { label: "mean", stroke: accent, width: 2, value: (u, v) => perM2(v),
+      { label: t("chart.time"), value: (u, v) => (v == null ? "–" : time(v)) },
+      { label: t("chart.mean"), stroke: accent, width: 2, value: (u, v) => perM2(v),
         points: { show: true, size: 5, fill: accent, stroke: accent } },
-      { label: "peak", stroke: "#90a4ae", width: 1, value: (u, v) => perM2(v), points: { show: false } },
+      { label: t("chart.peak"), stroke: "#90a4ae", width: 1, value: (u, v) => perM2(v), points: { show: false } },
     ],
     hooks: { draw: [drawThresholds] },
   };
@@ -78,7 +78,7 @@ function options(width) {
 function drawThresholds(u) {
   const { ctx, bbox } = u;
   const px = uPlot.pxRatio || 1;
-  for (const [value, colour, label] of [[view.warn, cssVar("--warn"), "warn"], [view.critical, cssVar("--bad"), "critical"]]) {
+  for (const [value, colour, label] of [[view.warn, cssVar("--warn"), t("chart.warn")], [view.critical, cssVar("--bad"), t("chart.critical")]]) {
     if (value == null) continue;
     const y = Math.round(u.valToPos(value, "y", true)) + 0.5;
     ctx.save();

@@ -1,5 +1,7 @@
 // DOM and formatting helpers shared by every panel. No framework: small pure functions.
 
+import { t, time, word } from "./i18n.js";
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
@@ -30,25 +32,28 @@ export function showError(message) {
   if (message) errorTimer = setTimeout(() => showError(""), 8000);
 }
 
-export function clock(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
-}
+/** A time of day in the centre's time zone (never the raw UTC string). */
+export function clock(iso) { return time(iso); }
 
 /** "3m", "2h 5m", "4d" for a duration in seconds. */
 export function duration(seconds) {
   const s = Math.abs(seconds);
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d`;
+  if (s < 60) return t("duration.s", { s: Math.round(s) });
+  if (s < 3600) return t("duration.m", { m: Math.floor(s / 60) });
+  if (s < 86400) return t("duration.hm", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+  return t("duration.d", { d: Math.floor(s / 86400) });
 }
 
 export function ago(iso) {
   return duration((Date.now() - new Date(iso).getTime()) / 1000);
 }
 
-export function levelLabel(level) {
-  return level ? String(level).replace("_", " ") : "no data";
+export function levelLabel(level) { return word("level", level); }
+
+/** "陈欣 Chen Xin": a name with its romanised form when there is one, else ``fallback``. */
+export function nameLabel(name, latin, fallback = "") {
+  if (!name) return latin || fallback || "";
+  return latin && latin !== name ? `${name} ${latin}` : name;
 }
 
 export function levelBadge(level) {

@@ -3,6 +3,7 @@
 
 import { api, blobUrl } from "./api.js";
 import { $, esc, setHtml } from "./dom.js";
+import { t } from "./i18n.js";
 
 let imageUrl = null;
 let shownAt = 0;
@@ -12,10 +13,12 @@ export async function loadCameras() {
   const select = $("#heatmap-camera");
   if (!select.options.length) {
     const page = await api("/api/v1/devices?kind=camera&limit=500");
-    select.innerHTML = page.items.map((d) =>
+    // Cameras that report come first, most recent first: the panel opens on one with data.
+    const cameras = [...page.items].sort((a, b) => seen(b) - seen(a));
+    select.innerHTML = cameras.map((d) =>
       `<option value="${esc(d.id)}">${esc(d.name)} (${esc(d.id)})</option>`).join("");
     if (!page.items.length) {
-      setHtml($("#heatmap"), `<p class="empty">No cameras in your scope.</p>`);
+      setHtml($("#heatmap"), `<p class="empty">${esc(t("heatmap.no_cameras"))}</p>`);
       return;
     }
   }
@@ -25,24 +28,24 @@ export async function loadCameras() {
 async function showHeatmap(cameraId) {
   if (!cameraId) return;
   shownAt = Date.now();
-  if (!imageUrl) setHtml($("#heatmap"), `<p class="empty">Loading…</p>`);
+  if (!imageUrl) setHtml($("#heatmap"), `<p class="empty">${esc(t("common.loading"))}</p>`);
   try {
     const url = await blobUrl(`/api/v1/cameras/${encodeURIComponent(cameraId)}/heatmap.png`);
     if (imageUrl) URL.revokeObjectURL(imageUrl);
     imageUrl = url;
-    setHtml($("#heatmap"), `<img src="${url}" alt="occupancy heatmap of ${esc(cameraId)}">`);
+    setHtml($("#heatmap"), `<img src="${url}" alt="${esc(t("heatmap.alt", { id: cameraId }))}">`);
   } catch (err) {
     if (imageUrl) URL.revokeObjectURL(imageUrl);
     imageUrl = null;
     const missing = err.status === 404 && /^not found$/i.test(err.message);
     const empty = err.status === 404 && /^no occupancy recorded/i.test(err.message);
-    setHtml($("#heatmap"), `<p class="empty" data-placeholder="true">${missing
-      ? "Heatmaps are not available on this server yet (the video analyser renders them)."
-      : empty
-        ? `No occupancy recorded for ${esc(cameraId)} in the last 24 hours yet: the video`
-          + " analyser stores it every minute while the camera is analysed."
-        : esc(err.message)}</p>`);
+    setHtml($("#heatmap"), `<p class="empty" data-placeholder="true">${esc(missing ? t("heatmap.unavailable")
+      : empty ? t("heatmap.empty", { id: cameraId }) : err.message)}</p>`);
   }
+}
+
+function seen(device) {
+  return device.last_seen ? new Date(device.last_seen).getTime() + (device.status === "online" ? 1e13 : 0) : 0;
 }
 
 export function initHeatmap() {

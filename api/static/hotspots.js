@@ -1,7 +1,8 @@
 // Hotspots ranked by current density (/api/v1/hotspots); a row selects its zone's chart.
 
 import { api } from "./api.js";
-import { $, esc, levelBadge, setHtml } from "./dom.js";
+import { $, esc, levelBadge, nameLabel, setHtml } from "./dom.js";
+import { number, t } from "./i18n.js";
 
 let onSelect = () => {};
 let selectedZone = null;
@@ -15,19 +16,20 @@ export function markSelected(zoneId) {
 }
 
 function row(h, rank) {
-  const title = `${h.count} people · warn ${h.warn_density} / critical ${h.critical_density} /m²`
-    + (h.stale ? " · no recent report" : "");
+  const title = t("hotspots.row_title", { count: number(h.count), warn: h.warn_density, critical: h.critical_density })
+    + (h.stale ? " · " + t("hotspots.stale") : "");
+  const grid = h.grid_name ? nameLabel(h.grid_name, h.grid_name_latin) : h.grid_code;
   return `<tr data-zone-id="${esc(h.zone_id)}" data-level="${esc(h.level)}" tabindex="0" title="${esc(title)}"
       class="${h.zone_id === selectedZone ? "selected" : ""} ${h.stale ? "stale" : ""}">
-    <td class="num">${rank}</td><td class="zone">${esc(h.zone_name || h.zone_id)}<br>
-      <span class="hint">${esc(h.zone_id)} · grid ${esc(h.grid_code)}</span></td>
-    <td class="num">${Number(h.density).toFixed(2)}</td><td>${levelBadge(h.level)}</td></tr>`;
+    <td class="num">${rank}</td><td class="zone">${esc(nameLabel(h.zone_name, h.zone_name_latin, h.zone_id))}<br>
+      <span class="hint">${esc(t("common.grid", { grid }))}</span></td>
+    <td class="num">${number(h.density, 2)}</td><td>${levelBadge(h.level)}</td></tr>`;
 }
 
 export async function loadHotspots() {
   const page = await api("/api/v1/hotspots?limit=15");
   setHtml($("#hotspots"), page.items.map((h, i) => row(h, i + 1)).join("")
-    || `<tr><td colspan="4" class="empty">No reports from your zones yet.</td></tr>`);
+    || `<tr><td colspan="4" class="empty">${esc(t("hotspots.none"))}</td></tr>`);
   return page.items;
 }
 

@@ -2,19 +2,29 @@
 // statistics), the monthly ranking, and CSV downloads (fetched with the token as blobs).
 
 import { api, blobUrl } from "./api.js";
-import { $, esc, setHtml, showError } from "./dom.js";
+import { $, esc, nameLabel, setHtml, showError } from "./dom.js";
+import { number, t } from "./i18n.js";
 import { cssVar, followWidth, uPlot } from "./libs.js";
 
+// (field, catalogue key of the column's heading, format of a value)
 const COLUMNS = [
-  ["key", "who", (v) => esc(v)], ["received", "received", num], ["accepted_on_time", "on time", num],
-  ["accept_p50_s", "accept p50", secs], ["arrive_p50_s", "arrive p50", secs],
-  ["resolve_p50_s", "resolve p50", secs], ["escalation_rate", "escalated", pct],
-  ["rating", "rating", (v) => (v == null ? "–" : Number(v).toFixed(1))],
+  ["key", "kpi.col.who", (v, row) => esc(who(row))], ["received", "kpi.col.received", num],
+  ["accepted_on_time", "kpi.col.on_time", num],
+  ["accept_p50_s", "kpi.col.accept_p50", secs], ["arrive_p50_s", "kpi.col.arrive_p50", secs],
+  ["resolve_p50_s", "kpi.col.resolve_p50", secs], ["escalation_rate", "kpi.col.escalated", pct],
+  ["rating", "kpi.col.rating", (v) => (v == null ? "–" : number(v, 1))],
 ];
 
-function num(v) { return v == null ? "–" : String(v); }
-function secs(v) { return v == null ? "–" : v < 90 ? `${Math.round(v)} s` : `${(v / 60).toFixed(1)} min`; }
-function pct(v) { return v == null ? "–" : `${Math.round(v * 100)} %`; }
+function num(v) { return v == null ? "–" : number(v); }
+function secs(v) { return v == null ? "–" : v < 90 ? t("unit.s", { n: Math.round(v) }) : t("unit.min", { n: number(v / 60, 1) }); }
+function pct(v) { return v == null ? "–" : t("unit.pct", { n: Math.round(v * 100) }); }
+
+/** "陈欣 Chen Xin (grid 鹤鸣一网格 G-…)": the row's person or place by name. */
+function who(row) {
+  const name = nameLabel(row.name, row.name_latin, row.key);
+  const grids = (row.grid_codes || []).join(", ");
+  return grids ? `${name} (${t("common.grid", { grid: grids })})` : name;
+}
 
 // The ranking is narrower: what the monthly bulletin (一月一通报) ranks by.
 const RANKING = ["key", "received", "accepted_on_time", "resolve_p50_s", "rating"];
@@ -22,10 +32,10 @@ const RANKING = ["key", "received", "accepted_on_time", "resolve_p50_s", "rating
 function table(rows, withRank) {
   const columns = withRank ? COLUMNS.filter(([key]) => RANKING.includes(key)) : COLUMNS;
   const head = (withRank ? "<th>#</th>" : "") + columns.map(([, label], i) =>
-    `<th class="${i ? "num" : ""}">${label}</th>`).join("");
+    `<th class="${i ? "num" : ""}">${esc(t(label))}</th>`).join("");
   const body = rows.map((r) => "<tr>" + (withRank ? `<td>${esc(r.rank)}</td>` : "") + columns.map(([key, , fmt], i) =>
-    `<td class="${i ? "num" : ""}">${fmt(r[key])}</td>`).join("") + "</tr>").join("");
-  const empty = `<tr><td colspan="${columns.length + 1}" class="empty">No tasks in this period.</td></tr>`;
+    `<td class="${i ? "num" : ""}">${fmt(r[key], r)}</td>`).join("") + "</tr>").join("");
+  const empty = `<tr><td colspan="${columns.length + 1}" class="empty">${esc(t("kpi.none"))}</td></tr>`;
   return `<thead><tr>${head}</tr></thead><tbody>${body || empty}</tbody>`;
 }
 
@@ -66,10 +76,10 @@ function weeklyOptions(width) {
            { ...axis, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
              values: (u, splits) => splits.map((v) => String(v)) }],
     series: [
-      { label: "week", value: (u, i) => (i == null ? "–" : weekLabels[i] || "") },
-      { label: "received", fill: "#b9cde6", stroke: "#b9cde6", value: count, points: { show: false },
+      { label: t("kpi.week"), value: (u, i) => (i == null ? "–" : weekLabels[i] || "") },
+      { label: t("kpi.col.received"), fill: "#b9cde6", stroke: "#b9cde6", value: count, points: { show: false },
         paths: uPlot.paths.bars({ size: [0.7, 64] }) },
-      { label: "accepted on time", fill: accent, stroke: accent, value: count, points: { show: false },
+      { label: t("kpi.col.on_time"), fill: accent, stroke: accent, value: count, points: { show: false },
         paths: uPlot.paths.bars({ size: [0.38, 34] }) },
     ],
   };
@@ -80,12 +90,14 @@ async function loadWeekly() {
   const totals = weeklyTotals(rows);
   weekLabels = totals.weeks;
   const data = [totals.weeks.map((_, i) => i), totals.received, totals.onTime];
-  if (weeklyPlot) { weeklyPlot.setData(data); return; }
+  if (weeklyPlot && weeklyPlot.lang === document.documentElement.lang) { weeklyPlot.setData(data); return; }
+  if (weeklyPlot) { weeklyPlot.destroy(); weeklyPlot = null; }
   const figure = $("#weekly-chart");
   figure.innerHTML = "";
   figure.setAttribute("role", "img");
-  figure.setAttribute("aria-label", "tasks received and accepted on time per week");
+  figure.setAttribute("aria-label", t("kpi.weekly_aria"));
   weeklyPlot = new uPlot(weeklyOptions(figure.clientWidth || 560), data, figure);
+  weeklyPlot.lang = document.documentElement.lang;
   followWidth(weeklyPlot, figure, WEEKLY_HEIGHT);
 }
 

@@ -3,6 +3,7 @@
 
 import { token } from "./api.js";
 import { $ } from "./dom.js";
+import { t } from "./i18n.js";
 
 const handlers = { ready: [], alert: [], task: [], density: [] };
 let source = null;
@@ -12,7 +13,14 @@ export function on(kind, handler) { handlers[kind].push(handler); }
 function setState(state, label) {
   const badge = $("#live");
   badge.dataset.state = state;
-  badge.querySelector(".label").textContent = label;
+  badge.dataset.label = label;
+  badge.querySelector(".label").textContent = t(`live.${label}`);
+}
+
+/** Redraw the badge's word after the language changed. */
+export function relabel() {
+  const badge = $("#live");
+  if (badge.dataset.label) badge.querySelector(".label").textContent = t(`live.${badge.dataset.label}`);
 }
 
 function dispatch(kind, event) {

@@ -4,7 +4,8 @@
 import { ApiError, api, login, onUnauthorized, token } from "./api.js";
 import { initAlerts, loadAlerts, onAlertEvent, resetAlerts } from "./alerts.js";
 import { loadChart, selectZone } from "./chart.js";
-import { $, $$, show, showError, throttle } from "./dom.js";
+import { $, $$, nameLabel, show, showError, throttle } from "./dom.js";
+import { initI18n, language, setLanguage, setTimeZone, t, word } from "./i18n.js";
 import { initHeatmap, loadCameras } from "./heatmap.js";
 import { initHotspots, loadHotspots, markSelected, onZoneSelected } from "./hotspots.js";
 import { initReports, loadReports } from "./kpis.js";
@@ -25,7 +26,7 @@ async function loadHealth() {
   try { health = await (await fetch("/health")).json(); } catch { /* shown as down */ }
   const badge = $("#health");
   badge.dataset.state = health.status;
-  badge.querySelector(".label").textContent = health.status === "ok" ? "healthy" : health.status;
+  badge.querySelector(".label").textContent = word("health", health.status);
   badge.title = Object.entries(health.components || {})
     .map(([name, c]) => `${name}: ${c.status}${c.detail ? " — " + c.detail : ""}`).join("\n");
 }
@@ -69,10 +70,10 @@ async function start() {
   if (!token.get()) return logout();
   try { state.me = await api("/api/v1/me"); } catch (err) { report(err); if (!state.me) logout(); return; }
   const me = state.me;
-  $("#user").textContent = `${me.display_name || me.person_id} · ${me.role}` + (me.region_path ? ` · ${me.region_path}` : "");
+  showUser(me);
   showViews(me.role);
   if (me.role === "integrator") {
-    showError("This dashboard is for centres and grid workers; integrators use the API (see /docs).");
+    showError(t("main.integrator"));
     return;
   }
   if (me.role === "worker") startWorker(me);
@@ -80,6 +81,21 @@ async function start() {
   live.connect();
   refreshAll();
   schedule();
+}
+
+/** "陈欣 Chen Xin · grid worker · Crane Street centre": who is signed in, in words. */
+function showUser(me) {
+  const scope = me.region_name ? t("main.scope", { name: nameLabel(me.region_name, me.region_name_latin),
+                                                    tier: word("tier", me.region_level) }) : "";
+  $("#user").textContent = [nameLabel(me.display_name, me.name_latin, me.person_id), word("role", me.role), scope]
+    .filter(Boolean).join(" · ");
+}
+
+async function loadConfig() {
+  try {
+    const config = await (await fetch("/api/v1/config", { headers: { Accept: "application/json" } })).json();
+    setTimeZone(config.time_zone);
+  } catch { /* the default zone stays */ }
 }
 
 function logout(message) {
@@ -104,7 +120,7 @@ async function onLogin(event) {
     $("#password").value = "";
     showError("");
     await start();
-  } catch (err) { showError("Login failed: " + err.message); }
+  } catch (err) { showError(t("auth.failed", { reason: err.message })); }
   finally { $("#login-button").disabled = false; }
 }
 
@@ -115,7 +131,16 @@ function switchTab(tab) {
   refreshAll();
 }
 
-function init() {
+async function changeLanguage(lang) {
+  await setLanguage(lang);
+  if (state.me) { showUser(state.me); refreshAll(); }
+  live.relabel();
+}
+
+async function init() {
+  await Promise.all([initI18n(), loadConfig()]);
+  $("#lang-switch").value = language();
+  $("#lang-switch").addEventListener("change", (e) => changeLanguage(e.target.value).catch(report));
   $("#login-form").addEventListener("submit", onLogin);
   $("#logout-button").addEventListener("click", () => logout());
   $("#tabs").addEventListener("click", (e) => { const b = e.target.closest("button[data-tab]"); if (b) switchTab(b.dataset.tab); });

@@ -4,11 +4,12 @@
 // empty by default), so the map works offline and fetches nothing from outside.
 
 import { api } from "./api.js";
-import { $, esc, levelLabel, setHtml } from "./dom.js";
+import { $, esc, levelLabel, nameLabel, setHtml } from "./dom.js";
+import { number, t } from "./i18n.js";
 import { L, cssVar } from "./libs.js";
 
 // Calm cells are drawn first so the crowded ones (and their outlines) stay on top.
-const ORDER = ["none", "free_flow", "stable", "capacity", "unstable", "congested"];
+const ORDER = ["no_camera", "none", "free_flow", "stable", "capacity", "unstable", "congested"];
 let onSelect = () => {};
 let selected = null;
 let map = null;
@@ -26,7 +27,8 @@ function meta(name) {
   return element ? element.content.trim() : "";
 }
 
-const levelOf = (feature) => feature.properties.level || "none";
+// A cell with no camera at all is "no_camera"; one whose cameras went quiet is "none".
+const levelOf = (feature) => feature.properties.level || (feature.properties.zones ? "none" : "no_camera");
 let palette = null;  // level → colour, read once from app.css
 const colour = (level) => {
   palette = palette || Object.fromEntries(ORDER.map((l) => [l, cssVar(l === "none" ? "--nodata" : `--${l}`)]));
@@ -36,7 +38,10 @@ const colour = (level) => {
 function createMap(container) {
   const tiles = meta("sharpeyes-tile-url");
   container.replaceChildren();
-  map = L.map(container, { zoomSnap: 0.25, maxZoom: 22, attributionControl: Boolean(tiles) });
+  // The wheel scrolls the page until the officer clicks the map; leaving it gives the wheel back.
+  map = L.map(container, { zoomSnap: 0.25, maxZoom: 22, attributionControl: Boolean(tiles), scrollWheelZoom: false });
+  map.on("click focus", () => map.scrollWheelZoom.enable());
+  container.addEventListener("mouseleave", () => map.scrollWheelZoom.disable());
   if (tiles) L.tileLayer(tiles, { attribution: meta("sharpeyes-tile-attribution"), maxZoom: 22 }).addTo(map);
   map.on("zoomend", () => cells && cells.eachLayer(placeLabel));
   map.on("zoomstart movestart", () => { if (!fitting) userMoved = true; });
@@ -56,18 +61,22 @@ function fit() {
 
 function style(feature) {
   const tiles = Boolean(meta("sharpeyes-tile-url"));
-  return { fillColor: colour(levelOf(feature)), fillOpacity: tiles ? 0.6 : 0.92,
-           color: "#ffffff", weight: 1.2, opacity: 1 };
+  const level = levelOf(feature);
+  if (level === "no_camera") {
+    return { fillColor: "#ffffff", fillOpacity: tiles ? 0.3 : 1, color: "#9aa5b1", weight: 1, dashArray: "4 3", opacity: 1 };
+  }
+  return { fillColor: colour(level), fillOpacity: tiles ? 0.6 : 0.92, color: "#ffffff", weight: 1.2, opacity: 1 };
 }
 
-/** The label that fits the cell on screen: the whole code, its last two parts, or nothing. */
+/** The label that fits the cell on screen: its name, the code's last two parts, or nothing. */
 function labelText(layer) {
-  const code = layer.feature.properties.code;
+  const { code, name } = layer.feature.properties;
   const bounds = layer.getBounds();
   const nw = map.latLngToContainerPoint(bounds.getNorthWest());
   const se = map.latLngToContainerPoint(bounds.getSouthEast());
   if (se.y - nw.y < 18) return "";
-  return [code, code.split("-").slice(-2).join("-")].find((t) => t.length * 6.6 + 8 <= se.x - nw.x) || "";
+  const width = (text) => [...text].reduce((w, c) => w + (c.charCodeAt(0) > 0x2e80 ? 12 : 6.6), 8);
+  return [name, code.split("-").slice(-2).join("-")].filter(Boolean).find((x) => width(x) <= se.x - nw.x) || "";
 }
 
 function placeLabel(layer) {
@@ -84,10 +93,13 @@ function decorate(layer) {
   path.dataset.grid = p.code;
   path.dataset.level = levelOf(layer.feature);
   path.classList.toggle("selected", p.code === selected);
-  const density = p.max_density == null ? "no fresh data" : `${p.max_density.toFixed(2)} /m²`;
+  const level = levelOf(layer.feature);
+  const density = p.max_density == null ? t(level === "no_camera" ? "map.no_camera" : "map.silent")
+    : `${levelLabel(p.level)}, ${t("alerts.density", { value: number(p.max_density, 2) })}`;
   const title = path.querySelector("title")
     || path.appendChild(document.createElementNS(path.namespaceURI, "title"));
-  title.textContent = `${p.name} (${p.code}) — ${levelLabel(p.level)}, ${density}, ${p.zones} zones`;
+  const text = `${nameLabel(p.name, p.name_latin)} (${p.code}) — ${density} · ${t("map.zones", { n: p.zones })}`;
+  title.textContent = text;   // the browser shows it on hover
   placeLabel(layer);
 }
 
@@ -122,7 +134,9 @@ function update(features) {
 function legend(levels) {
   return levels.map((l) => `<span><i style="background:var(--${esc(l.level)})"></i>${esc(levelLabel(l.level))}
     ${l.max_density == null ? `≥ ${l.min_density}` : `${l.min_density}–${l.max_density}`}</span>`).join("")
-    + `<span><i style="background:var(--nodata)"></i>no fresh data</span>`;
+    + `<span><i style="background:var(--nodata)"></i>${esc(t("map.silent"))}</span>`
+    + `<span><i class="no-camera"></i>${esc(t("map.no_camera"))}</span>`
+    + `<span class="hint">${esc(t("unit.per_m2_long"))}</span>`;
 }
 
 export async function loadMap() {
@@ -131,7 +145,7 @@ export async function loadMap() {
   setHtml($("#map-legend"), legend(collection.levels));
   if (!collection.features.length) {
     if (map) { map.remove(); map = null; cells = null; shape = ""; }
-    container.innerHTML = `<p class="empty">No grid cells in your scope.</p>`;
+    container.innerHTML = `<p class="empty">${esc(t("map.none"))}</p>`;
     return;
   }
   if (!map) createMap(container);

@@ -129,9 +129,10 @@ def worker_handles(page: Page, task: int) -> None:
     page.fill(f"{card} textarea", "Crowd at the east gate; stewards opened the side exit.")
     shot(page, "04-worker-report")
     page.click(f"{card} form.report button[type=submit]")
-    page.wait_for_function("() => !document.querySelector('form.report textarea')?.value")
-    page.once("dialog", lambda dialog: dialog.accept("The crowd has dispersed."))
-    page.click(f"{card} button[data-act='resolve']")
+    page.wait_for_selector("#worker-note:not(.hidden)")   # "report sent", in words
+    shot(page, "04b-worker-report-sent")
+    page.fill(f"{card} form[data-act='resolve'] textarea", "The crowd has dispersed.")
+    page.click(f"{card} form[data-act='resolve'] button[type=submit]")
     page.wait_for_selector(f".done-list .task-card[data-task-id='{task}'][data-state='follow_up']",
                            state="attached")
     shot(page, "05-worker-resolved")
@@ -140,8 +141,16 @@ def worker_handles(page: Page, task: int) -> None:
 def operator_closes(page: Page, task: int) -> None:
     card = f"#task-board .task-card[data-task-id='{task}']"
     page.wait_for_selector(f"{card}[data-state='follow_up']")
-    page.select_option(f"{card} select.rating", "5")
-    page.click(f"{card} button[data-action='close']")
+    page.click(f"{card} button[data-review]")
+    # The drawer shows the worker's photo (loaded with the token) beside the close form.
+    page.wait_for_function("() => [...document.querySelectorAll('#task-detail .photo img')]"
+                           ".some((img) => img.complete && img.naturalWidth > 0)")
+    page.wait_for_selector("#events li[data-action='resolve']")
+    page.select_option("#task-detail select.rating", "5")
+    page.click("#task-detail button[data-action='close']")
+    page.wait_for_selector("#task-detail .confirm:not(.hidden)")
+    shot(page, "06a-operator-evidence")
+    page.click("#task-detail button[data-confirm='yes']")
     page.wait_for_selector(
         f"#task-board .task-column[data-state='closed'] .task-card[data-task-id='{task}']")
     shot(page, "06-operator-closed")

@@ -30,6 +30,9 @@ TableFormat = Literal["json", "csv"]         # /kpis has no chart
 
 class KpiRow(BaseModel):
     key: str
+    name: str | None = None
+    name_latin: str | None = None
+    grids: str | None = None
     received: int
     accepted: int
     accepted_on_time: int
@@ -57,7 +60,29 @@ def _scoped_rows(conn: ConnDep, actor: Actor, by: GroupBy, period: Period) -> li
     rows = kpis(conn, by, period, scope, params)
     if actor.role is Role.WORKER:
         rows = [r for r in rows if r["key"] == actor.person_id]
-    return rows
+    return _named(conn, by, rows)
+
+
+# The name of each row's person, grid or centre, so tables and CSV read as words.
+_NAMES = {
+    GroupBy.WORKER: "SELECT p.id AS key, p.display_name AS name, p.name_latin,"
+                    " string_agg(m.grid_code, ', ' ORDER BY m.grid_code) AS grids FROM people p"
+                    " LEFT JOIN grid_members m ON m.person_id = p.id WHERE p.id = ANY(%s)"
+                    " GROUP BY p.id",
+    GroupBy.GRID: "SELECT code AS key, name, name_latin, NULL AS grids FROM grids"
+                  " WHERE code = ANY(%s)",
+}
+_REGION_NAMES = ("SELECT id AS key, name, name_latin, NULL AS grids FROM regions"
+                 " WHERE id = ANY(%s)")
+
+
+def _named(conn: ConnDep, by: GroupBy, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not rows:
+        return rows
+    query = _NAMES.get(by, _REGION_NAMES)
+    names = {r["key"]: r for r in conn.execute(query, ([r["key"] for r in rows],)).fetchall()}
+    return [{**r, **{k: v for k, v in names.get(r["key"], {}).items() if k != "key"}}
+            for r in rows]
 
 
 def _respond(rows: list[dict[str, Any]], fmt: Format, filename: str) -> Any:

@@ -22,7 +22,7 @@ function pct(v) { return v == null ? "–" : t("unit.pct", { n: Math.round(v * 1
 /** "陈欣 Chen Xin (grid 鹤鸣一网格 G-…)": the row's person or place by name. */
 function who(row) {
   const name = nameLabel(row.name, row.name_latin, row.key);
-  const grids = (row.grid_codes || []).join(", ");
+  const grids = row.grids || "";
   return grids ? `${name} (${t("common.grid", { grid: grids })})` : name;
 }
 

@@ -126,6 +126,7 @@ async function onLogin(event) {
 
 function switchTab(tab) {
   state.tab = tab;
+  closeHistory();
   $$("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
   showViews(state.me.role);
   refreshAll();

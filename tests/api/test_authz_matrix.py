@@ -89,7 +89,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     # authentication
     ("POST", "/api/v1/auth/token"): Case(expect(*USERS, anonymous=401), request=lambda r: {
         "data": {"username": USERS.get(r, "nobody"), "password": PASSWORD}}),
-    ("GET", "/api/v1/me"): Case(expect(*USERS)),
+    ("GET", "/api/v1/me"): Case(expect(*USERS)), ("GET", "/api/v1/config"): Case(PUBLIC),
     ("POST", "/api/v1/me/presence"): Case(expect("worker"), request=body({"online": True})),
     # watching the city
     ("GET", "/api/v1/hotspots"): Case(expect(*WATCH)),

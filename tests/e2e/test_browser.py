@@ -1,11 +1,14 @@
 """The dashboard and the worker view in headless Chromium (Debian's, driven by Playwright)
 against the whole system: a simulated surge appears on a centre operator's map and
 hotspot list, its task reaches the worker's phone, who accepts, arrives, reports with a
-photo and resolves it; the operator closes it. Screenshots go to test-artifacts/browser/.
+photo and resolves it; the operator closes it beside that photo. The same views in
+Chinese (a zh-CN browser). Screenshots go to test-artifacts/browser/, and also to docs/img/
+when SHARPEYES_DOCS_SCREENSHOTS=1 (`SHARPEYES_DOCS_SCREENSHOTS=1 pytest tests/e2e/test_browser.py`).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +28,7 @@ from tests.helpers import PASSWORD, running_system, tiny_city
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -80,6 +84,9 @@ def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # a sticky header would repeat mid-page otherwise
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if os.environ.get("SHARPEYES_DOCS_SCREENSHOTS") == "1":
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS_IMG / f"{name}.png"), full_page=True)
 
 
 def photo() -> bytes:
@@ -197,4 +204,41 @@ def test_operator_sees_a_surge_and_the_worker_handles_its_task_on_a_phone(
     assert events == ["report", "dispatch", "accept", "arrive", "report", "resolve", "close"]
     for context in (phone, centre):
         context.close()          # closes the pages' live streams before the server stops
+    assert errors == []
+
+
+def test_a_chinese_browser_gets_the_dashboard_and_the_phone_in_chinese(
+    system: tuple[Runtime, str], db: psycopg.Connection, browser: Any
+) -> None:
+    """Language from navigator.language, words from the catalogue, the switch remembered."""
+    rt, url = system
+    errors: list[str] = []
+    centre = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    officer = centre.new_page()
+    officer.on("pageerror", lambda e: errors.append(str(e)))
+    officer.goto(url)
+    officer.wait_for_selector("#login-button:has-text('登录')")
+    shot(officer, "zh-00-login")
+    sign_in(officer, url, "op-a")
+    surge(rt, db)
+    officer.wait_for_selector(".task-column[data-state='dispatched'] h3:has-text('调度派遣')")
+    officer.wait_for_selector("#alerts .alert-item:has-text('人/平方米')")
+    assert officer.inner_text("#tabs button[data-tab='overview']") == "总览"
+    assert "值班员" in officer.inner_text("#user")
+    shot(officer, "zh-01-operator")
+    officer.select_option("#lang-switch", "en")
+    officer.wait_for_selector("#tabs button[data-tab='overview']:has-text('Overview')")
+    officer.reload()
+    officer.wait_for_selector("#tabs button[data-tab='overview']:has-text('Overview')")
+    officer.select_option("#lang-switch", "zh-CN")
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                has_touch=True, locale="zh-CN")
+    worker = phone.new_page()
+    worker.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(worker, url, "w-a")
+    worker.wait_for_selector("#my-tasks .task-card button[data-act='accept']:has-text('签收')")
+    shot(worker, "zh-02-worker-task")
+    for context in (phone, centre):
+        context.close()
     assert errors == []

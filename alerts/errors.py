@@ -1,33 +1,42 @@
 """Errors of the alerts package; ``str(error)`` says what is wrong, for the person who asked.
 
-The API maps them to problem details::
+Each is also one of the kinds of ``kernel.errors``, which the API maps to problem
+details::
 
     AlertsError
-    ├── NotFound   (404) — also for things outside the caller's scope
-    ├── Forbidden  (403) — the role may not do this, or not outside its region
-    ├── Conflict   (409) — the current state forbids it (name taken, rule in use, acknowledged)
-    └── Invalid    (422) — well-formed but wrong; ``problems`` says where and why
+    ├── NotFound   (NotFoundError) — also for things outside the caller's scope
+    ├── Forbidden  (ForbiddenError) — the role may not do this, or not outside its region
+    ├── Conflict   (ConflictError) — the current state forbids it (name taken, rule in use)
+    └── Invalid    (InvalidError) — well-formed but wrong; ``problems`` says where and why
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class AlertsError(Exception):
-    status = 409
-
-
-class NotFound(AlertsError):
-    status = 404
-
-
-class Forbidden(AlertsError):
-    status = 403
+from kernel.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    SharpEyesError,
+)
 
 
-class Conflict(AlertsError):
-    status = 409
+class AlertsError(SharpEyesError):
+    """Base of the alerts package's errors."""
+
+
+class NotFound(AlertsError, NotFoundError):
+    pass
+
+
+class Forbidden(AlertsError, ForbiddenError):
+    pass
+
+
+class Conflict(AlertsError, ConflictError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +45,7 @@ class Problem:
     message: str
 
 
-class Invalid(AlertsError):
-    status = 422
-
+class Invalid(AlertsError, InvalidError):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(f"{p.location}: {p.message}" for p in problems[:3]))
         self.problems = problems

@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 
 from alerts import webhook
 from alerts.events import EVENTS_CHANNEL
+from kernel.errors import UnavailableError
 from kernel.mqtt import Publisher, PublishError, parse_mqtt_url
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class SendResult:
     retried: int = 0
 
 
-class Undeliverable(Exception):
+class Undeliverable(UnavailableError):
     """Retrying cannot help (the webhook was deleted, the topic is invalid)."""
 
 

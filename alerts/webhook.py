@@ -22,12 +22,13 @@ import urllib.request
 from dataclasses import dataclass
 
 from kernel import __version__
+from kernel.errors import UnavailableError
 
 SIGNATURE_HEADER = "X-SharpEyes-Signature"
 TIMESTAMP_HEADER = "X-SharpEyes-Timestamp"
 
 
-class WebhookError(Exception):
+class WebhookError(UnavailableError):
     """The receiver did not accept the delivery; ``str`` says why."""
 
 

@@ -7,8 +7,9 @@ answered with a 500 problem that reveals nothing internal.
 
     HTTPException (starlette)      → its status
     RequestValidationError         → 422, ``errors`` lists each problem and where
-    grid.tasks.TaskError           → 404 / 403 / 409
-    alerts.errors.AlertsError      → its status (422s list each problem and where)
+    kernel.errors kinds            → NotFound 404, Forbidden 403, Conflict 409, Invalid 422
+                                     (alerts' Invalid lists each problem and where),
+                                     Limit 429, Unavailable 503 (every stage's errors)
     psycopg.DataError              → 422 (a value PostgreSQL cannot take, e.g. NUL)
     psycopg.IntegrityError         → 409 (still referenced, already exists) or 422
     OverflowError                  → 422 (date arithmetic on an extreme date, say year 1)
@@ -29,9 +30,17 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alerts.errors import AlertsError, Invalid
+from alerts.errors import Invalid
 from api.problem_titles import title
-from grid.tasks import ActionNotAllowed, TaskError, TaskNotFound, TransitionConflict
+from kernel.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    LimitError,
+    NotFoundError,
+    SharpEyesError,
+    UnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +65,10 @@ def problem(status: int, detail: str, *, headers: dict[str, str] | None = None,
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-_TASK_STATUS = {TaskNotFound: 404, ActionNotAllowed: 403, TransitionConflict: 409}
+# Domain error kinds (kernel/errors.py) → HTTP status; the first match wins.
+_KIND_STATUS: tuple[tuple[type[SharpEyesError], int], ...] = (
+    (NotFoundError, 404), (ForbiddenError, 403), (ConflictError, 409), (InvalidError, 422),
+    (LimitError, 429), (UnavailableError, 503))
 
 
 def integrity_problem(exc: psycopg.IntegrityError,
@@ -91,16 +103,17 @@ def install_error_handlers(app: FastAPI) -> None:
         summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:3])
         return problem(422, f"invalid request: {summary}", errors=errors, request=r)
 
-    @app.exception_handler(TaskError)
-    async def task_error(r: Request, exc: TaskError) -> JSONResponse:
-        return problem(_TASK_STATUS.get(type(exc), 409), str(exc), request=r)
-
-    @app.exception_handler(AlertsError)
-    async def alerts_error(r: Request, exc: AlertsError) -> JSONResponse:
+    @app.exception_handler(SharpEyesError)
+    async def domain_error(r: Request, exc: SharpEyesError) -> JSONResponse:
+        status = next((s for kind, s in _KIND_STATUS if isinstance(exc, kind)), None)
+        if status is None:  # a kind the API does not know: a bug, like any other
+            log.error("unmapped %s on %s %s", type(exc).__name__, r.method, r.url.path,
+                      exc_info=exc)
+            return problem(500, "internal error", request=r)
         if isinstance(exc, Invalid):
             return problem(422, str(exc), request=r, errors=[
                 {"location": p.location, "message": p.message} for p in exc.problems])
-        return problem(exc.status, str(exc), request=r)
+        return problem(status, str(exc), request=r)
 
     _install_store_handlers(app)
 

@@ -36,6 +36,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from kernel.errors import LimitError
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -74,7 +76,7 @@ class LoginLimits:
                    self.per_client_attempts.seconds, self.per_user.seconds)
 
 
-class TooManyAttempts(Exception):
+class TooManyAttempts(LimitError):
     """Refused before checking the password; ``retry_after`` is in whole seconds."""
 
     def __init__(self, reason: str, retry_after: int) -> None:

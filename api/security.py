@@ -10,11 +10,12 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from grid.actors import Actor, Role
+from kernel.errors import ForbiddenError
 
 ALGORITHM = "HS256"
 
 
-class InvalidToken(Exception):
+class InvalidToken(ForbiddenError):
     pass
 
 

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kernel.errors import InvalidError
+
 VERSION = "v1"
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
@@ -30,7 +32,7 @@ _SEGMENTS = {
 }
 
 
-class TopicError(ValueError):
+class TopicError(InvalidError):
     """The topic is not part of the contract."""
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kernel.errors import InvalidError
+
 MAX_BYTES = 8 * 1024 * 1024
 MAX_SIDE = 1600
 MAX_PIXELS = 40_000_000
@@ -34,7 +36,7 @@ _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
             (2, cv2.IMREAD_REDUCED_COLOR_2))
 
 
-class PhotoRejected(ValueError):
+class PhotoRejected(InvalidError):
     """The upload is not an acceptable photo; the message says why, ``status`` how the
     API answers (413 too large, 415 not a JPEG or PNG it can read)."""
 

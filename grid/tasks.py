@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from grid.actors import Actor, Role
 from grid.deadlines import due_at, phase_for
 from grid.visibility import covers, sees_task
+from kernel.errors import ConflictError, ForbiddenError, NotFoundError, SharpEyesError
 
 OPEN_STATES = ("reported", "dispatched", "handling", "follow_up", "rejected")
 _CENTRE = frozenset({Role.OPERATOR, Role.ADMIN})
@@ -34,19 +35,19 @@ _WORKER = frozenset({Role.WORKER})
 _BEFORE_HANDLING = frozenset({"reported", "dispatched", "handling", "rejected"})
 
 
-class TaskError(Exception):
+class TaskError(SharpEyesError):
     """Base of task errors; ``str(error)`` says why, for the person who asked."""
 
 
-class TaskNotFound(TaskError):
+class TaskNotFound(TaskError, NotFoundError):
     pass
 
 
-class ActionNotAllowed(TaskError):
+class ActionNotAllowed(TaskError, ForbiddenError):
     pass
 
 
-class TransitionConflict(TaskError):
+class TransitionConflict(TaskError, ConflictError):
     pass
 
 

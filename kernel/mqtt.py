@@ -16,6 +16,8 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from kernel.errors import UnavailableError
+
 log = logging.getLogger(__name__)
 
 
@@ -102,7 +104,7 @@ def probe_protocol(address: BrokerAddress, timeout: float = 5.0) -> MQTTProtocol
     return version
 
 
-class PublishError(RuntimeError):
+class PublishError(UnavailableError):
     """The broker did not acknowledge a publish in time (or is unreachable)."""
 
 

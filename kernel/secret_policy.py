@@ -24,6 +24,8 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from kernel.errors import InvalidError
+
 GENERATE = 'python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 # Compared after lower-casing and dropping everything but letters and digits.
@@ -45,7 +47,7 @@ _SHOWN = re.compile(
 _URL_PASSWORD = re.compile(r"\b(?:postgres(?:ql)?|mqtts?|wss?)://[^:/\s@]+:(?P<value>[^@\s]+)@")
 
 
-class WeakSecret(ValueError):
+class WeakSecret(InvalidError):
     """A secret production refuses; the message names the variable and says why."""
 
 

@@ -53,6 +53,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from contracts.topics import DEVICE_ID, VERSION
+from kernel.errors import InvalidError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ KEY_BYTES = 64
 MIN_SECRET_BYTES = 32
 
 
-class AclError(ValueError):
+class AclError(InvalidError):
     """A secret too short, or a registry entry that cannot become an account."""
 
 

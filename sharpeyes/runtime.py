@@ -17,6 +17,7 @@ from types import FrameType
 
 import psycopg
 
+from kernel.errors import UnavailableError
 from kernel.mqtt import Publisher, parse_mqtt_url
 from kernel.progress import StageHealth
 from kernel.settings import Settings
@@ -27,7 +28,7 @@ from store.rollups import RetentionWindows, apply_policies
 log = logging.getLogger(__name__)
 
 
-class ComponentFailed(RuntimeError):
+class ComponentFailed(UnavailableError):
     """A component thread died; the whole group stops rather than run half-broken."""
 
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kernel.errors import InvalidError
 from simulators.scenario import stable_key, unit
 
 
@@ -44,7 +45,7 @@ CAMERA_FAULTS = frozenset({FaultKind.STREAM_DROP, FaultKind.FROZEN_FRAME, FaultK
 FLEET_FAULTS = frozenset({FaultKind.BROKER_OUTAGE})
 
 
-class FaultSpecError(ValueError):
+class FaultSpecError(InvalidError):
     """A fault given on the command line cannot be understood."""
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kernel.errors import NotFoundError
 from simulators.camera import CameraSpec, CameraZone
 from simulators.faults import Fault, FaultSchedule, fault_drill
 from simulators.scenario import DensityModel, drift, stable_key, unit
@@ -32,7 +33,7 @@ HOUR = 3600.0
 MAX_TRUE_DENSITY = 9.0
 
 
-class UnknownScenario(KeyError):
+class UnknownScenario(NotFoundError, KeyError):
     """No scenario has this name."""
 
 

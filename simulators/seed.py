@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from kernel.errors import ConflictError
 from kernel.passwords import hash_password
 from simulators.city import City, demo_logins
 from store import locks
@@ -35,7 +36,7 @@ DEFAULT_RULE_NAME = "Zone density above its critical level"
 Row = tuple[Any, ...]
 
 
-class SeedConflictError(RuntimeError):
+class SeedConflictError(ConflictError, RuntimeError):
     """The database holds some, but not all, of this city's regions (another city)."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from kernel.errors import UnavailableError
 from store import locks
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ MIGRATION_LOCK_KEY = locks.MIGRATIONS
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class MigrationError(RuntimeError):
+class MigrationError(UnavailableError):
     """A migration file is malformed, or a released one was edited."""
 
 

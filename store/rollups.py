@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
+from kernel.errors import InvalidError
 from store.db import has_timescale
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ RAW_TABLES = ("crowd_observations", "sensor_readings")
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class PolicyError(ValueError):
+class PolicyError(InvalidError):
     """Retention windows that would drop data before it is rolled up."""
 
 

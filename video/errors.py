@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from kernel.errors import InvalidError, SharpEyesError, UnavailableError
 
-class VideoError(Exception):
+
+class VideoError(SharpEyesError):
     """Base of every error raised by the video analyser."""
 
 
-class SourceError(VideoError):
+class SourceError(VideoError, UnavailableError):
     """A stream cannot be opened or read."""
 
 
-class CalibrationError(VideoError):
+class CalibrationError(VideoError, InvalidError):
     """Calibration data is inconsistent or degenerate."""
 
 
-class ModelError(VideoError):
+class ModelError(VideoError, UnavailableError):
     """An ONNX model cannot be loaded or gives output of an unknown shape."""

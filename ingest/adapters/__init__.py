@@ -31,6 +31,7 @@ from typing import Any
 from contracts.payloads import MAX_ZONES_PER_REPORT
 from contracts.topics import DEVICE_ID, TopicKind, topic_for
 from ingest.adapters.config import AdapterConfigError, AdaptersConfig
+from kernel.errors import InvalidError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _SEQ_SPREAD = 1000  # seq = timestamp_ms * 1000 + discriminator (0..999)
 
 
-class AdapterError(Exception):
+class AdapterError(InvalidError):
     """The vendor message cannot be translated; ``reason`` goes to the dead letter."""
 
     def __init__(self, reason: str) -> None:

@@ -19,11 +19,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.topics import DEVICE_ID
+from kernel.errors import InvalidError
 
 METRIC = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class AdapterConfigError(ValueError):
+class AdapterConfigError(InvalidError):
     """The adapters file cannot be read or does not describe a valid mapping."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kernel.errors import UnavailableError
 from simulators.render.background import render_background
 from simulators.render.camera import CameraModel
 from simulators.render.crowd import Crowd
@@ -46,7 +47,7 @@ _SHADOW_DARKEN = 0.45  # how much of the light a full shadow takes away
 _NOISE_PAD = 16
 
 
-class RenderError(Exception):
+class RenderError(UnavailableError):
     """The renderer cannot produce what was asked (e.g. no encoder for a codec)."""
 
 

@@ -28,7 +28,7 @@ from kernel.settings import Settings
 from sharpeyes.components import start
 from sharpeyes.runtime import Runtime
 from simulators.bots import Behaviour, BotSwarm, Delay
-from simulators.camera import CameraDevice, CameraSpec, load_cameras
+from simulators.camera import CameraDevice, load_cameras
 from simulators.faults import Fault, FaultSpecError, fault_drill, parse_fault
 from simulators.fleet import (
     Fleet,
@@ -41,6 +41,7 @@ from simulators.fleet import (
     resize,
 )
 from simulators.scenarios import Timeline, build_timeline, clock_text, scenario_names
+from simulators.specs import CameraSpec
 
 # Modules with a ``register(simulate_subparsers)`` adding ``simulate`` subcommands of their own
 # (as ``STAGE_COMMANDS`` does for ``sharpeyes``), e.g. the renderer's ``render-sample``.

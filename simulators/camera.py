@@ -25,19 +25,19 @@ from psycopg.rows import tuple_row
 from contracts.payloads import MAX_DENSITY
 from contracts.topics import TopicKind, topic_for
 from kernel.mqtt import BrokerAddress, new_client
-from simulators.faults import ActiveFaults, FaultKind, FaultSchedule
-from simulators.fleet import (
+from simulators.devices import (
     LOCAL_TZ,
     DeviceReport,
-    Fleet,
-    FleetOptions,
     Outgoing,
     SimClock,
     Tick,
     device_password,
     status_payload,
 )
+from simulators.faults import ActiveFaults, FaultKind, FaultSchedule
+from simulators.fleet import Fleet, FleetOptions
 from simulators.scenario import DensityModel, normal, stable_key
+from simulators.specs import CameraSpec, CameraZone
 
 if TYPE_CHECKING:
     from simulators.city import City
@@ -45,25 +45,6 @@ if TYPE_CHECKING:
 HEALTH_OK = "video health: ok"
 HEALTH_STREAM_LOST = "video health: stream lost (no frames from the sensor)"
 HEALTH_BLACK = "video health: black image (lens covered or failed)"
-
-
-@dataclass(frozen=True, slots=True)
-class CameraZone:
-    """A zone a camera counts, with what the scenarios need to know about its place."""
-
-    zone_id: str
-    area_m2: float
-    name: str | None = None
-    place_id: str | None = None
-    place_kind: str | None = None
-    lon: float | None = None
-    lat: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CameraSpec:
-    device_id: str
-    zones: tuple[CameraZone, ...]
 
 
 _CAMERAS = """

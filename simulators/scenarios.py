@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from kernel.errors import NotFoundError
-from simulators.camera import CameraSpec, CameraZone
 from simulators.faults import Fault, FaultSchedule, fault_drill
 from simulators.scenario import DensityModel, drift, stable_key, unit
+from simulators.specs import CameraSpec, CameraZone
 
 HOUR = 3600.0
 MAX_TRUE_DENSITY = 9.0

@@ -21,9 +21,9 @@ from contracts.topics import TopicKind
 from simulators.devices import DeviceReport, Outgoing, Tick
 from simulators.faults import FaultSchedule
 from simulators.scenario import DensityModel, normal, stable_key
+from simulators.specs import CameraSpec, CameraZone
 
 if TYPE_CHECKING:
-    from simulators.camera import CameraSpec, CameraZone
     from simulators.city import City
 
 SENSOR_METRICS = {"footfall": ("footfall_in", "footfall_out"), "noise": ("noise_db",),

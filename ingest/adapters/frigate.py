@@ -33,7 +33,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.adapters import (
+from ingest.adapters.base import (
     Adapter,
     AdapterError,
     ContractMessage,

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ingest.adapters import (
+from ingest.adapters.base import (
     Adapter,
     AdapterError,
     ContractMessage,

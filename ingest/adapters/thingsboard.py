@@ -27,7 +27,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from ingest.adapters import (
+from ingest.adapters.base import (
     Adapter,
     AdapterError,
     ContractMessage,

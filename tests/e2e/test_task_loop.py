@@ -106,7 +106,10 @@ def test_escalation_through_three_tiers_then_the_loop_closes_with_evidence(
             ("P-wA", 1, 1.0)]
         assert kpi[0]["lowest_tier_share"] == 0.0
         csv_text = city_centre.get("/api/v1/kpis?by=district&format=csv").text
-        assert csv_text.splitlines()[1].startswith("D,1,1,")
+        header, row = csv_text.splitlines()[:2]
+        by_column = dict(zip(header.split(","), row.split(","), strict=True))
+        assert (by_column["key"], by_column["name"], by_column["received"]) == (
+            "D", "District", "1")
         chart = city_centre.get("/api/v1/kpis/weekly?by=city&weeks=4&format=png")
         assert chart.headers["content-type"] == "image/png"
         assert chart.content.startswith(b"\x89PNG")

@@ -29,8 +29,6 @@ from simulators.camera import (
     HEALTH_OK,
     HEALTH_STREAM_LOST,
     CameraDevice,
-    CameraSpec,
-    CameraZone,
     cameras_from_city,
 )
 from simulators.city import demo_city
@@ -40,6 +38,7 @@ from simulators.fleet import Fleet, FleetOptions, resize
 from simulators.scenario import OrdinaryDay, Scenario
 from simulators.scenarios import build_timeline
 from simulators.sensors import SensorDevice, SensorSpec, sensors_from_city
+from simulators.specs import CameraSpec, CameraZone
 from tests.helpers import wait_until
 
 WORLD = Scenario(OrdinaryDay(seed=3, mean=1.0, amplitude=0.5))

@@ -11,12 +11,13 @@ import pytest
 from kernel.settings import Settings
 from sharpeyes.runtime import Runtime
 from sharpeyes.simulate_cli import build_devices, register
-from simulators.camera import CameraSpec, cameras_from_city
+from simulators.camera import cameras_from_city
 from simulators.city import demo_city
 from simulators.faults import FaultKind, FaultSpecError, fault_drill, parse_fault
 from simulators.fleet import Tick, sensors_from_city
 from simulators.scenarios import HOUR, Timeline, UnknownScenario, build_timeline, scenario_names
 from simulators.seed import seed_city
+from simulators.specs import CameraSpec
 
 MINUTE = 60.0
 

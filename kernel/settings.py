@@ -12,8 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.urls import DatabaseUrl, MqttUrl
 
 
 class UnknownDevicePolicy(StrEnum):
@@ -31,6 +33,27 @@ class EmbeddedBroker(StrEnum):
     AMQTT = "amqtt"
 
 
+class Environment(StrEnum):
+    """Production refuses example secrets and requires a token secret; development
+    generates one per data directory."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class CountingMethod(StrEnum):
+    """How the video analyser counts people (docs/video.md)."""
+
+    AUTO = "auto"
+    YOLOX = "yolox"
+    DENSITY = "density"
+    CLASSIC = "classic"
+    DETECT = "detect"
+    REGRESS = "regress"
+    HEADS = "heads"
+    ONNX = "onnx"
+
+
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("sharpeyes", appauthor=False))
 
@@ -40,11 +63,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHARPEYES_", extra="forbid")
 
-    database_url: str | None = Field(
-        None, description="PostgreSQL URL; unset starts the embedded PostgreSQL."
+    database_url: DatabaseUrl | None = Field(
+        None, repr=False,  # may carry a password
+        description="PostgreSQL URL; unset starts the embedded PostgreSQL.",
     )
-    mqtt_url: str | None = Field(
-        None,
+    mqtt_url: MqttUrl | None = Field(
+        None, repr=False,
         description="Broker URL mqtt://[user:pass@]host:port; unset starts an embedded broker.",
     )
     data_dir: Path = Field(
@@ -135,8 +159,8 @@ class Settings(BaseSettings):
         description="Analyses per second per camera (crowd density changes over tens of "
         "seconds; 0.5 keeps the learned detector within 80 ms of a core per second).",
     )
-    video_method: str = Field(
-        "auto", pattern="^(auto|yolox|density|classic|detect|regress|heads|onnx)$",
+    video_method: CountingMethod = Field(
+        CountingMethod.AUTO,
         description="Counting method: auto (learned detector, density network in dense zones), "
         "yolox (detector only), density (CSRNet only), classic (the classical auto), detect "
         "(HOG), regress, heads, onnx.",
@@ -164,7 +188,7 @@ class Settings(BaseSettings):
     escalation_interval_seconds: float = Field(
         5.0, gt=0, description="How often the leader looks for overdue tasks to escalate."
     )
-    jwt_secret: str | None = Field(
+    jwt_secret: SecretStr | None = Field(
         None, min_length=32,
         description="HMAC secret for access tokens (≥ 32 characters); required in production, "
         "generated and kept in the data directory in development.",
@@ -175,7 +199,7 @@ class Settings(BaseSettings):
         description="Task photos with more pixels (width × height, read from the file's "
         "header before anything is decoded) are refused with 413.",
     )
-    broker_secret: str | None = Field(
+    broker_secret: SecretStr | None = Field(
         None, min_length=32,
         description="Secret (≥ 32 characters) every broker password is derived from "
         "(sharpeyes broker acl|password; docs/deploy.md).",
@@ -193,7 +217,8 @@ class Settings(BaseSettings):
         8, ge=1, description="TimescaleDB compresses raw chunks older than this; also how far "
         "back late reports are re-aggregated (keep it above the maximum report age).",
     )
-    environment: str = Field("development", description="development or production.")
+    environment: Environment = Field(Environment.DEVELOPMENT,
+                                     description="development or production.")
 
     @model_validator(mode="after")
     def _shard_in_range(self) -> Settings:
@@ -217,25 +242,33 @@ class Settings(BaseSettings):
             raise ValueError("topic_prefix must be a plain topic level without wildcards")
         return value.strip("/")
 
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        """Production settings cannot exist with a missing, example, placeholder or
+        guessable secret (:mod:`kernel.secret_policy`): no process has to remember to ask."""
+        self.require_production_secrets()
+        return self
+
     def require_production_secrets(self) -> None:
-        """Refuse to run outside development without an explicit token secret, or with an
-        example, placeholder or guessable one (:mod:`kernel.secret_policy`)."""
-        if self.environment == "development":
+        """Refuse settings outside development without an explicit token secret, or with an
+        example, placeholder or guessable one. Settings check themselves when built; this
+        stays public for whoever changes a field afterwards."""
+        if self.environment is Environment.DEVELOPMENT:
             return
-        if not self.jwt_secret:
+        if self.jwt_secret is None:
             raise ValueError("set SHARPEYES_JWT_SECRET (32+ characters) outside development")
         from kernel.secret_policy import check_secret, check_url_password
 
-        check_secret("SHARPEYES_JWT_SECRET", self.jwt_secret)
+        check_secret("SHARPEYES_JWT_SECRET", self.jwt_secret.get_secret_value())
         if self.broker_secret is not None:
-            check_secret("SHARPEYES_BROKER_SECRET", self.broker_secret)
+            check_secret("SHARPEYES_BROKER_SECRET", self.broker_secret.get_secret_value())
         check_url_password("SHARPEYES_MQTT_URL", self.mqtt_url)
         check_url_password("SHARPEYES_DATABASE_URL", self.database_url)
 
     def token_secret(self) -> str:
         """The configured secret, or in development one generated once per data directory."""
-        if self.jwt_secret:
-            return self.jwt_secret
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
         self.require_production_secrets()
         path = self.data_dir / "jwt-secret"
         if not path.exists():
@@ -246,5 +279,21 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides (CLI flags, tests)."""
+    """Settings from the environment, with explicit overrides (CLI flags, tests).
+
+    Raises :class:`pydantic.ValidationError`; :func:`describe_problems` words it for people.
+    """
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def describe_problems(exc: ValidationError) -> str:
+    """One line per refused setting, by its environment variable, never with its value
+    (it may be a secret or carry a password)."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = f"SHARPEYES_{field.upper()}" if field else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(message if message.startswith("SHARPEYES_") or message.startswith("set ")
+                     else f"{name}: {message}")
+    return "; ".join(lines)

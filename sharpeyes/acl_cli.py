@@ -53,10 +53,10 @@ def register(sub: Any) -> None:
 def _secret(args: argparse.Namespace, settings: Settings) -> bytes:
     if args.secret_file is not None:
         secret = bytes(args.secret_file.read_bytes().strip())
-    elif not settings.broker_secret:
+    elif settings.broker_secret is None:
         raise AclError("set SHARPEYES_BROKER_SECRET or pass --secret-file")
     else:
-        secret = settings.broker_secret.encode()
+        secret = settings.broker_secret.get_secret_value().encode()
     if settings.environment != "development":   # passwords derived from an example: none
         try:
             check_secret("the broker secret", secret.decode("utf-8", "replace"))

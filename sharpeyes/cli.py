@@ -15,8 +15,9 @@ import sys
 from collections.abc import Sequence
 
 import psycopg
+from pydantic import ValidationError
 
-from kernel.settings import Settings, load_settings
+from kernel.settings import Settings, describe_problems, load_settings
 from sharpeyes.components import start, wait_for_database
 from sharpeyes.runtime import ComponentFailed, Runtime
 
@@ -136,7 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        code: int = args.handler(args, load_settings())
+        settings = load_settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"sharpeyes: refusing to start: {describe_problems(exc)}\n")
+        return 2
+    try:
+        code: int = args.handler(args, settings)
         return code
     except ComponentFailed as exc:
         sys.stderr.write(f"sharpeyes stopped: {exc}\n")

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from kernel.settings import CountingMethod
 from video.calibration import GroundModel, estimate_from_detections
 from video.detect import HogDetector
 from video.heads import HeadCounter
@@ -27,7 +28,7 @@ from video.model import CountResult, Detection, ZoneEstimate
 from video.regress import RegressionCounter
 from video.zones import ZoneGeometry, union_rows, zone_counts
 
-METHODS = ("auto", "yolox", "density", "classic", "detect", "regress", "heads", "onnx")
+METHODS = tuple(m.value for m in CountingMethod)  # the settings and the counter agree
 
 
 @dataclass(frozen=True, slots=True)

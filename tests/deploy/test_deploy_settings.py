@@ -7,7 +7,12 @@ would quietly run with the default. Variables collected: compose ``environment``
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
+
+import pytest
+from pydantic import ValidationError
 
 from kernel.settings import Settings
 from tests.deploy.conftest import ENV_EXAMPLE, read_env_file
@@ -50,5 +55,12 @@ def test_settings_accept_the_deployment_values(compose_config: dict[str, Any]) -
     env = compose_config["services"]["ingest-1"]["environment"]
     known = {_field(k): v for k, v in env.items()
              if k.startswith(PREFIX) and _field(k) in Settings.model_fields}
-    settings = Settings(**known)
+    with pytest.raises(ValidationError, match="refused in production"):
+        Settings(**known)          # env.example's secrets are examples: production refuses them
+    generated = {field: secrets.token_urlsafe(48) for field in ("jwt_secret", "broker_secret")}
+    for field in ("database_url", "mqtt_url"):    # and so are the passwords in its URLs
+        if field in known:
+            generated[field] = re.sub(r"(//[^:/@]+:)[^@]*@", rf"\g<1>{secrets.token_hex(16)}@",
+                                      known[field])
+    settings = Settings(**{**known, **generated})
     assert settings.ingest_partition == "0/2" and settings.environment == "production"

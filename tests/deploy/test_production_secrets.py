@@ -12,15 +12,17 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from kernel import secret_policy
 from kernel.secret_policy import WeakSecret, check_secret, weakness
-from kernel.settings import Settings
+from kernel.settings import Settings, describe_problems
 from sharpeyes import cli
 from tests.deploy.conftest import DEPLOY, K8S, REPO, k8s_documents
 
@@ -144,13 +146,37 @@ def test_good_secrets_pass_and_development_is_unchecked() -> None:
 
 
 def test_broker_passwords_are_not_derived_from_an_example_in_production(
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    example = "CHANGE-ME-at-least-32-characters-long-secret"
     monkeypatch.setenv("SHARPEYES_ENVIRONMENT", "production")
-    monkeypatch.setenv("SHARPEYES_BROKER_SECRET", "CHANGE-ME-at-least-32-characters-long-secret")
+    monkeypatch.setenv("SHARPEYES_JWT_SECRET", secrets.token_urlsafe(48))
+    monkeypatch.setenv("SHARPEYES_BROKER_SECRET", example)
     assert cli.main(["broker", "password", "CAM-A"]) == 2
-    assert "broker secret is refused in production" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "SHARPEYES_BROKER_SECRET is refused in production" in err and example not in err
     monkeypatch.setenv("SHARPEYES_BROKER_SECRET", secrets.token_urlsafe(48))
     assert cli.main(["broker", "password", "CAM-A"]) == 0
+    secret_file = tmp_path / "broker-secret"
+    secret_file.write_text(example)
+    assert cli.main(["broker", "password", "CAM-A", "--secret-file", str(secret_file)]) == 2
+    assert "broker secret is refused in production" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", ["jwt_secret", "broker_secret"])
+def test_production_settings_cannot_be_built_with_an_example_and_never_echo_it(
+        field: str) -> None:
+    example = "CHANGE-ME-at-least-32-characters-long-secret"
+    values = {"jwt_secret": secrets.token_urlsafe(48), field: example}
+    with pytest.raises(ValidationError) as refused:
+        Settings(environment="production", **values)
+    described = describe_problems(refused.value)
+    assert f"SHARPEYES_{field.upper()} is refused in production" in described
+    assert example not in described
+    with pytest.raises(ValidationError):
+        Settings(environment="production")             # no token secret at all
+    settings = Settings(**values)                        # development: unchecked, and hidden
+    assert example not in repr(settings) and example not in str(settings)
 
 
 def test_the_manifests_hold_no_secret_values() -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from alerts.decide import Condition
 from alerts.model import Rule, Sample, Subject
@@ -18,6 +19,8 @@ class CycleContext:
     periods: tuple[Period, ...] = ()
     trends: TrendCache | None = None   # fits reused across cycles (see alerts.trends)
     active: frozenset[str] = frozenset()  # fingerprints of pending and firing alerts
+    zones: frozenset[str] | None = None   # zone rules decide only these (None: every zone)
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False)  # rows rules share
 
     def fresh(self, time: datetime | None) -> bool:
         """Whether data stamped ``time`` is recent enough to act on."""

@@ -8,6 +8,7 @@ cannot become a grid task.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -62,16 +63,28 @@ def sensor_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> l
     return out
 
 
-def _status_rows(cur: psycopg.Cursor[Any], rule: Rule,
-                 default_kind: str | None) -> list[dict[str, Any]]:
+# Offline, stale and tamper rules are swept over every device on the timer tick, so the
+# store returns only devices where the rule can act: those where its condition may hold
+# (each kind's predicate below is a superset of it) and those of its active alerts.
+_MAY_BE_OFFLINE = "s.state IN ('offline', 'lost')"
+_MAY_BE_STALE = "s.last_seen <= %(seen_before)s"
+_MAY_BE_TAMPERED = "s.detail <> ''"
+
+
+def _status_rows(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext,
+                 default_kind: str | None, may_hold: str,
+                 **extra: object) -> list[dict[str, Any]]:
     kind = rule.params.get("device_kind", default_kind)
-    return targets(cur, DEVICE_STATUS_TARGETS, rule, device_kind=kind)
+    prefix = fingerprint(rule, "")
+    active = [fp[len(prefix):] for fp in ctx.active if fp.startswith(prefix)]
+    query = f"{DEVICE_STATUS_TARGETS} AND ({may_hold} OR d.id = ANY(%(active)s::text[]))"
+    return targets(cur, query, rule, device_kind=kind, active=active, **extra)
 
 
 def offline_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> list[Sample]:
     """Offline or lost (Last Will) for ``for_seconds``, counted from the state change."""
     out: list[Sample] = []
-    for row in _status_rows(cur, rule, None):
+    for row in _status_rows(cur, rule, ctx, None, _MAY_BE_OFFLINE):
         if row["state"] is None:
             keep(out, _sample(ctx, rule, row, None, rule.condition(*_BOOLEAN), Severity.MINOR,
                               "never reported"))
@@ -91,8 +104,12 @@ def stale_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> li
         return []
     base = (rule.threshold, rule.clear_threshold if rule.clear_threshold is not None
             else rule.threshold)
+    # the lowest limit any sensitive period could set: no device seen since can be stale
+    lowest = min([base[0], *(p.override(*base)[0] for p in ctx.periods
+                             if p.rule_id in (None, rule.id))])
     out: list[Sample] = []
-    for row in _status_rows(cur, rule, "camera"):
+    for row in _status_rows(cur, rule, ctx, "camera", _MAY_BE_STALE,
+                            seen_before=ctx.now - timedelta(seconds=lowest)):
         seen = row["last_seen"]
         value = (ctx.now - seen).total_seconds() if seen is not None else None
         threshold, clear, why = ctx.thresholds(rule, device_subject(row), base)
@@ -107,7 +124,7 @@ def tamper_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> l
     """A camera's status detail names tampering ("lens covered", "scene changed", ...)."""
     patterns = [p.casefold() for p in rule.params.get("patterns") or DEFAULT_TAMPER_PATTERNS]
     out: list[Sample] = []
-    for row in _status_rows(cur, rule, "camera"):
+    for row in _status_rows(cur, rule, ctx, "camera", _MAY_BE_TAMPERED):
         if row["state"] is None:
             keep(out, _sample(ctx, rule, row, None, rule.condition(*_BOOLEAN), Severity.MAJOR,
                               "never reported"))

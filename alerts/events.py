@@ -18,8 +18,9 @@ from psycopg.types.json import Jsonb
 
 from alerts.model import Channel, Severity
 from grid.visibility import ancestors_sql
+from store.channels import ALERT_EVENTS_CHANNEL
 
-EVENTS_CHANNEL = "sharpeyes_alert_events"
+EVENTS_CHANNEL = ALERT_EVENTS_CHANNEL  # the name alerts.stream and the outbox know it by
 PAYLOAD_VERSION = 1
 
 ALERT_VIEW = """

@@ -20,8 +20,8 @@ from alerts.model import DEVICE_KINDS, SEVERITY_RANK, RuleKind, Sample, Severity
 
 log = logging.getLogger(__name__)
 
-_ACTIVE = ("SELECT id, fingerprint, state, pending_since, clear_since, value, severity"
-           " FROM alerts WHERE state IN ('pending', 'firing')")
+_ACTIVE = ("SELECT id, fingerprint, state, pending_since, clear_since, value, severity,"
+           " rule_id, zone_id FROM alerts WHERE state IN ('pending', 'firing')")
 
 _RECENTLY_RESOLVED = """
 SELECT DISTINCT ON (fingerprint) fingerprint, resolved_at FROM alerts
@@ -46,6 +46,8 @@ class Active:
     clear_since: datetime | None
     value: float
     severity: str
+    rule_id: int = 0
+    zone_id: str | None = None
 
 
 class Ledger:
@@ -53,11 +55,20 @@ class Ledger:
 
     def __init__(self, cur: psycopg.Cursor[Any], now: datetime, max_cooldown: float) -> None:
         self.active = {r["fingerprint"]: Active(r["id"], r["state"], r["pending_since"],
-                                                 r["clear_since"], r["value"], r["severity"])
+                                                 r["clear_since"], r["value"], r["severity"],
+                                                 r["rule_id"], r["zone_id"])
                        for r in cur.execute(_ACTIVE)}
         since = now - timedelta(seconds=max_cooldown)
         self.resolved: dict[str, datetime] = {
             r["fingerprint"]: r["resolved_at"] for r in cur.execute(_RECENTLY_RESOLVED, (since,))}
+
+    def zones(self) -> frozenset[str]:
+        """Zones of active alerts: their ``for`` / ``clear_for`` timers run on."""
+        return frozenset(a.zone_id for a in self.active.values() if a.zone_id is not None)
+
+    def of_rule(self, rule_id: int) -> set[str]:
+        """Fingerprints of ``rule_id``'s active alerts."""
+        return {fp for fp, a in self.active.items() if a.rule_id == rule_id}
 
     def memory(self, fingerprint: str) -> Memory:
         alert = self.active.get(fingerprint)

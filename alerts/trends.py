@@ -52,24 +52,33 @@ class Fit:
 
 
 class TrendCache:
-    """Fits per rule, each with the time it was made. Used by one evaluator thread."""
+    """Fits per rule and zone, each with the time it was made (a focused cycle fits only
+    the zones it decides). Used by one evaluator thread."""
 
     def __init__(self) -> None:
-        self._fits: dict[str, tuple[datetime, dict[str, Fit]]] = {}
+        self._fits: dict[str, dict[str, tuple[datetime, Fit | None]]] = {}
 
-    def get(self, key: str, now: datetime, max_age: float) -> dict[str, Fit] | None:
-        entry = self._fits.get(key)
-        if entry is None:
-            return None
-        at, fits = entry
-        age = (now - at).total_seconds()
-        if age < 0 or age >= max_age:
-            return None
-        return {zone: Fit(Trend(f.trend.level + f.trend.slope * age, f.trend.slope), f.samples)
-                for zone, f in fits.items()}
+    def get(self, key: str, zones: list[str], now: datetime,
+            max_age: float) -> tuple[dict[str, Fit], list[str]]:
+        """The fits of ``zones`` still young enough, carried to ``now``; the zones to refit."""
+        known = self._fits.get(key, {})
+        fits: dict[str, Fit] = {}
+        stale: list[str] = []
+        for zone in zones:
+            entry = known.get(zone)
+            age = (now - entry[0]).total_seconds() if entry is not None else -1.0
+            if entry is None or age < 0 or age >= max_age:
+                stale.append(zone)
+            elif (f := entry[1]) is not None:
+                fits[zone] = Fit(Trend(f.trend.level + f.trend.slope * age, f.trend.slope),
+                                 f.samples)
+        return fits, stale
 
-    def put(self, key: str, now: datetime, fits: dict[str, Fit]) -> None:
-        self._fits[key] = (now, fits)
+    def put(self, key: str, now: datetime, zones: list[str], fits: dict[str, Fit]) -> None:
+        """Note the fits made at ``now`` for ``zones`` (a zone without one has too few data)."""
+        known = self._fits.setdefault(key, {})
+        for zone in zones:
+            known[zone] = (now, fits.get(zone))
 
 
 def fits_for(cur: psycopg.Cursor[Any], rule: Rule, zones: list[str], now: datetime,
@@ -77,10 +86,10 @@ def fits_for(cur: psycopg.Cursor[Any], rule: Rule, zones: list[str], now: dateti
     """Each zone's trend for ``rule`` (its metric, window and method)."""
     key = f"{rule.id}:{json.dumps(dict(rule.params), sort_keys=True)}"
     refit = float(rule.params.get("refit_seconds", DEFAULT_REFIT_SECONDS))
-    cached = cache.get(key, now, refit) if cache is not None else None
-    if cached is not None:
+    cached, stale = cache.get(key, zones, now, refit) if cache is not None else ({}, zones)
+    if not stale:
         return cached
-    params = {"zones": zones, "now": now, "since": since}
+    params = {"zones": stale, "now": now, "since": since}
     with cur.connection.cursor(row_factory=tuple_row) as rows:   # many rows: no dicts
         if rule.params.get("method") == "holt":
             fits = _holt_fits(rows, params, rule)
@@ -90,8 +99,8 @@ def fits_for(cur: psycopg.Cursor[Any], rule: Rule, zones: list[str], now: dateti
             fits = {zone: Fit(Trend(float(level), float(slope)), int(n))
                     for zone, slope, level, n in rows.execute(query, params)}
     if cache is not None:
-        cache.put(key, now, fits)
-    return fits
+        cache.put(key, now, stale, fits)
+    return {**cached, **fits}
 
 
 def _holt_fits(cur: psycopg.Cursor[tuple[Any, ...]], params: dict[str, Any],

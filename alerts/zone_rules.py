@@ -15,10 +15,24 @@ import psycopg
 from alerts.context import CycleContext, keep
 from alerts.forecast import Trend
 from alerts.model import MAX_DENSITY, Rule, Sample, Severity, Subject, severity_of_density
-from alerts.scope import ZONE_TARGETS, targets
+from alerts.scope import ZONE_TARGETS, ZONE_TARGETS_IN, targets
 from alerts.trends import fits_for
 
 Row = Mapping[str, Any]
+
+
+def zone_rows(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> list[dict[str, Any]]:
+    """The zones in ``rule``'s scope this cycle decides: all, or the focused ones. Read
+    once per cycle and scope: the zone rules of one scope share the rows (read only)."""
+    key = ("zones", tuple(sorted(rule.scope.sql_params().items(), key=str)))
+    rows: list[dict[str, Any]] | None = ctx.memo.get(key)
+    if rows is None:
+        if ctx.zones is None:
+            rows = targets(cur, ZONE_TARGETS, rule)
+        else:
+            rows = targets(cur, ZONE_TARGETS_IN, rule, zones=sorted(ctx.zones)) if ctx.zones else []
+        ctx.memo[key] = rows
+    return rows
 
 def zone_subject(row: Row) -> Subject:
     return Subject.from_row(f"zone:{row['zone_id']}", row)
@@ -50,7 +64,7 @@ def _sample(rule: Rule, row: Row, ctx: CycleContext, value: float | None,
 
 def density_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> list[Sample]:
     out: list[Sample] = []
-    for row in targets(cur, ZONE_TARGETS, rule):
+    for row in zone_rows(cur, rule, ctx):
         value = float(row["density"]) if ctx.fresh(row["time"]) else None
         base = _zone_defaults(rule, row)
         severity = severity_of_density(value if value is not None else base[0])
@@ -65,7 +79,7 @@ def count_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> li
     base = (rule.threshold, rule.clear_threshold if rule.clear_threshold is not None
             else rule.threshold)
     out: list[Sample] = []
-    for row in targets(cur, ZONE_TARGETS, rule):
+    for row in zone_rows(cur, rule, ctx):
         value = float(row["count"]) if ctx.fresh(row["time"]) else None
         keep(out, _sample(rule, row, ctx, value, base, Severity.MAJOR,
                           f"{value or 0:.0f} people"))
@@ -76,7 +90,7 @@ def rate_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> lis
     """Slope over the window (per minute) of density or count, by least squares."""
     if rule.threshold is None:
         return []
-    rows = targets(cur, ZONE_TARGETS, rule)
+    rows = zone_rows(cur, rule, ctx)
     window = float(rule.params.get("window_seconds", 60))
     fits = fits_for(cur, rule, [r["zone_id"] for r in rows], ctx.now,
                     ctx.window_start(window), ctx.trends)
@@ -96,7 +110,7 @@ def rate_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> lis
 
 def forecast_samples(cur: psycopg.Cursor[Any], rule: Rule, ctx: CycleContext) -> list[Sample]:
     """Density predicted ``horizon_seconds`` ahead by a linear trend or Holt's smoothing."""
-    rows = targets(cur, ZONE_TARGETS, rule)
+    rows = zone_rows(cur, rule, ctx)
     window = float(rule.params.get("window_seconds", 300))
     fits = fits_for(cur, rule, [r["zone_id"] for r in rows], ctx.now,
                     ctx.window_start(window), ctx.trends)

@@ -28,10 +28,10 @@ from psycopg.rows import dict_row
 from grid.actors import SYSTEM_DISPATCHER
 from grid.deadlines import due_at
 from grid.tasks import OPEN_STATES, record_event
+from store.channels import ALERT_CHANNEL
 
 log = logging.getLogger(__name__)
 
-ALERT_CHANNEL = "sharpeyes_alerts"
 
 _CLAIM = """
 SELECT a.id, a.zone_id, a.severity, a.value, a.detail, a.subject,

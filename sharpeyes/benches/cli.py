@@ -39,7 +39,8 @@ def register(sub: Any) -> None:
     alerts = kinds.add_parser("alerts", help="publish → alert → task latency, 1,000 zones")
     alerts.add_argument("--zones", type=int, default=1000)
     alerts.add_argument("--probes", type=int, default=100)
-    alerts.add_argument("--report-interval", type=float, default=1.0, metavar="SECONDS",
+    alerts.add_argument("--report-interval", type=_report_interval, default=1.0,
+                        metavar="SECONDS",
                         help="each zone's camera reports this often (city: 10,000 zones, 5 s)")
     alerts.add_argument("--json", action="store_true", help="print the result as JSON")
     alerts.set_defaults(handler=_bench_alerts)
@@ -79,6 +80,17 @@ def _counts(text: str) -> list[int]:
     if not counts or min(counts) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: every count must be at least 1")
     return counts
+
+
+def _report_interval(text: str) -> float:
+    """Seconds between one camera's reports: 0.1 to 3,600."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds") from None
+    if not 0.1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be between 0.1 and 3600 seconds")
+    return seconds
 
 
 def _bench_ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,8 +1,8 @@
 """KPIs (考核): per worker, grid or centre; weekly statistics and the monthly ranking.
 
 Every report is JSON by default, CSV with ``format=csv``; the weekly statistics
-also render as a PNG chart with ``format=png``. Centres see their subtree, workers
-only themselves.
+also render as a PNG chart with ``format=png``, in Chinese for ``lang=zh`` (or an
+``Accept-Language`` that prefers it). Centres see their subtree, workers only themselves.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
-from api.charts import ranking_chart, weekly_chart
+from api.charts import Language, ranking_chart, weekly_chart
 from api.deps import ActorDep, ConnDep
 from api.params import Timestamp
+from api.problem_titles import prefers_chinese
 from grid.actors import Actor, Role
 from grid.kpi import GroupBy, Period, kpis, ranking
 from grid.visibility import sees_sql
@@ -26,6 +27,14 @@ router = APIRouter(prefix="/api/v1", tags=["kpis"])
 
 Format = Literal["json", "csv", "png"]
 TableFormat = Literal["json", "csv"]         # /kpis has no chart
+LangQuery = Annotated[Literal["en", "zh", "zh-CN"] | None, Query(
+    description="Language of a png chart; unset: from Accept-Language.")]
+
+
+def _chart_language(request: Request, lang: str | None) -> Language:
+    if lang is not None:
+        return "zh" if lang.startswith("zh") else "en"
+    return "zh" if prefers_chinese(request.headers.get("accept-language")) else "en"
 
 
 class KpiRow(BaseModel):
@@ -114,8 +123,9 @@ def get_kpis(actor: ActorDep, conn: ConnDep, by: GroupBy = GroupBy.WORKER,
 
 @router.get("/kpis/weekly", response_model=list[KpiRow],
             responses={200: {"content": {"image/png": {}, "text/csv": {}}}})
-def weekly(actor: ActorDep, conn: ConnDep, by: GroupBy = GroupBy.CITY,
-           weeks: Annotated[int, Query(ge=1, le=52)] = 8, format: Format = "json") -> Any:
+def weekly(actor: ActorDep, conn: ConnDep, request: Request, by: GroupBy = GroupBy.CITY,
+           weeks: Annotated[int, Query(ge=1, le=52)] = 8, format: Format = "json",
+           lang: LangQuery = None) -> Any:
     """Weekly statistics (一周一统计): one row per group and ISO week, oldest first."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     monday = today - timedelta(days=today.weekday())
@@ -128,8 +138,8 @@ def weekly(actor: ActorDep, conn: ConnDep, by: GroupBy = GroupBy.CITY,
     if format == "png":
         totals = _weekly_totals(rows, [f"{monday - timedelta(weeks=i):%G-W%V}"
                                        for i in range(weeks - 1, -1, -1)])
-        return Response(weekly_chart(totals, f"Tasks per week ({by.value})"),
-                        media_type="image/png")
+        return Response(weekly_chart(totals, by.value, _chart_language(request, lang)),
+                        media_type="image/png", headers={"Vary": "Accept-Language"})
     return _respond(rows, format, f"weekly-{by.value}")
 
 
@@ -147,18 +157,20 @@ def _weekly_totals(rows: list[dict[str, Any]], weeks: list[str]) -> list[dict[st
 
 @router.get("/kpis/ranking", response_model=list[KpiRow],
             responses={200: {"content": {"image/png": {}, "text/csv": {}}}})
-def monthly_ranking(actor: ActorDep, conn: ConnDep,
+def monthly_ranking(actor: ActorDep, conn: ConnDep, request: Request,
                     month: Annotated[str | None, Query(
                         pattern=r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")] = None,
-                    by: GroupBy = GroupBy.WORKER, format: Format = "json") -> Any:
+                    by: GroupBy = GroupBy.WORKER, format: Format = "json",
+                    lang: LangQuery = None) -> Any:
     """Monthly ranking (一月一通报) by on-time acceptance, resolution time, rating."""
     start = (datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC) if month
              else datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0))
     end = (start + timedelta(days=32)).replace(day=1)
     rows = ranking(_scoped_rows(conn, actor, by, Period(start, end)))
     if format == "png":
-        return Response(ranking_chart(rows, f"Ranking {start:%Y-%m} ({by.value})"),
-                        media_type="image/png")
+        chart = ranking_chart(rows, start.year, start.month, by.value,
+                              _chart_language(request, lang))
+        return Response(chart, media_type="image/png", headers={"Vary": "Accept-Language"})
     return _respond(rows, format, f"ranking-{start:%Y-%m}-{by.value}")
 
 

@@ -1,13 +1,15 @@
 """The dashboard's two languages: every key the page and its modules use is in both
 catalogues (and the catalogues have the same keys), every state, level, role, tier and
 severity the API can send has a word, the time zone reaches the UI, and problem titles
-come in Chinese to a client that prefers it.
+come in Chinese to a client that prefers it, and so do the KPI charts (PNG) where the
+machine has a font for it.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from api import charts
 from api.app import create_app
 from api.problem_titles import prefers_chinese, title
 from api.services import Services
@@ -23,6 +26,7 @@ from grid.actors import Role
 from grid.tasks import TRANSITIONS
 from kernel.settings import Settings
 from store.db import create_pool
+from tests.helpers import bearer, tiny_city
 
 STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
 LANGUAGES = ("en", "zh-CN")
@@ -130,3 +134,56 @@ def test_problem_titles_follow_accept_language(client: TestClient) -> None:
     assert invalid.status_code == 200
     missing = client.get("/api/v1/nothing-here", headers={"Accept-Language": "zh"})
     assert missing.status_code == 404 and missing.json()["title"] == "未找到"
+
+
+# --- server-rendered charts ------------------------------------------------------------------
+
+@pytest.fixture
+def worker_with_a_task(db: psycopg.Connection) -> None:
+    """tiny_city with a Chinese-named worker who received a task this month."""
+    tiny_city(db)
+    db.execute("UPDATE people SET display_name = '陈欣', name_latin = 'Chen Xin'"
+               " WHERE id = 'P-wA'")
+    db.execute("INSERT INTO tasks (zone_id, grid_code, category, severity, title, state,"
+               " discovered_by, assignee_id) VALUES ('Z-A', 'G-A', 'crowd_density', 'major',"
+               " 'crowd', 'dispatched', 'camera:CAM-A', 'P-wA')")
+
+
+def _png(client: TestClient, path: str, **headers: str) -> bytes:
+    response = client.get(path, headers={**bearer(client, "admin"), **headers})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+    return response.content
+
+
+CHARTS = ("/api/v1/kpis/ranking?format=png", "/api/v1/kpis/weekly?format=png&by=grid")
+
+
+@pytest.mark.usefixtures("worker_with_a_task")
+@pytest.mark.parametrize("path", CHARTS)
+def test_kpi_charts_are_drawn_in_chinese_without_missing_glyphs(client: TestClient,
+                                                               path: str) -> None:
+    if charts.cjk_family() is None:
+        pytest.skip("no font with Chinese glyphs on this machine (fonts-noto-cjk)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        en = _png(client, path, **{"Accept-Language": "en-GB,en"})
+        zh = _png(client, path, **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+        asked = _png(client, f"{path}&lang=zh", **{"Accept-Language": "en"})
+    tofu = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert tofu == []
+    assert zh != en and asked == zh
+
+
+@pytest.mark.usefixtures("worker_with_a_task")
+@pytest.mark.parametrize("path", CHARTS)
+def test_without_a_chinese_font_charts_stay_english(client: TestClient, path: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(charts, "cjk_family", lambda: None)
+    en = _png(client, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        zh = _png(client, f"{path}&lang=zh-CN")
+    assert zh == en
+    assert not [w for w in caught if "missing from font" in str(w.message)]

@@ -6,7 +6,9 @@ connection, in a thread started with the first subscriber and ended when the las
 gone:
 
 - ``alert``   — ``LISTEN sharpeyes_alert_events`` (:mod:`alerts.stream`); the SSE ``id`` is
-  the alert event id, so a client reconnecting with ``Last-Event-ID`` misses none;
+  the alert event id, so a client reconnecting with ``Last-Event-ID`` misses none; the
+  alert carries the names of its zone and place and its density level, as in
+  ``GET /alerts``, so that the feed says where in the place's words;
 - ``task``    — ``LISTEN sharpeyes_tasks`` (trigger of migration 0012): id, state, grid,
   assignee, tier of every task inserted or updated;
 - ``density`` — ``zone_current`` polled every second; zones whose density changed.
@@ -35,7 +37,7 @@ from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from alerts.stream import EVENTS_CHANNEL, read_events
+from alerts.stream import EVENTS_CHANNEL, StreamEvent, read_events
 from api.deps import WATCHERS, StreamActorDep
 from contracts.levels import level_of
 from grid.actors import Actor, Role
@@ -60,6 +62,40 @@ FROM zone_current c JOIN zones z ON z.id = c.zone_id
 JOIN grids g ON g.code = z.grid_code JOIN regions r ON r.id = g.region_id
 WHERE c.updated_at > %s
 """
+
+
+# The zone's and place's names of alert events, joined as GET /alerts joins them.
+_NAMES = """
+SELECT k.zone_id, k.place_id, z.name AS zone_name, z.name_latin AS zone_name_latin,
+       p.name AS place_name, p.name_latin AS place_name_latin
+FROM unnest(%s::text[], %s::text[]) AS k(zone_id, place_id)
+LEFT JOIN zones z ON z.id = k.zone_id
+LEFT JOIN places p ON p.id = COALESCE(k.place_id, z.place_id)
+"""
+
+
+def named(conn: psycopg.Connection[Any], events: list[StreamEvent]) -> list[dict[str, Any]]:
+    """The events' payloads with their alerts' zone and place names and density level."""
+    keys = sorted({(e.payload["alert"].get("zone_id"), e.payload["alert"].get("place_id"))
+                   for e in events if isinstance(e.payload.get("alert"), dict)},
+                  key=str)
+    names: dict[tuple[Any, Any], dict[str, Any]] = {}
+    if keys:
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(_NAMES, ([k[0] for k in keys], [k[1] for k in keys])).fetchall()
+        names = {(r.pop("zone_id"), r.pop("place_id")): r for r in rows}
+    out = []
+    for e in events:
+        alert = e.payload.get("alert")
+        if not isinstance(alert, dict):
+            out.append(e.payload)
+            continue
+        value = alert.get("value")
+        level = (level_of(value).value if alert.get("kind") == "density_above"
+                 and isinstance(value, int | float) else None)
+        extra = names.get((alert.get("zone_id"), alert.get("place_id")), {})
+        out.append({**e.payload, "alert": {**alert, **extra, "level": level}})
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +253,8 @@ class StreamHub:
     def _alerts(self, conn: psycopg.Connection[Any]) -> None:
         while True:
             events = read_events(conn, self._last_alert, limit=500, everything=True)
-            for e in events:
-                self._broadcast(Event("alert", (Item(e.payload, e.grid_code, e.region_path),),
+            for e, payload in zip(events, named(conn, events), strict=True):
+                self._broadcast(Event("alert", (Item(payload, e.grid_code, e.region_path),),
                                       e.id))
                 self._last_alert = e.id
             if len(events) < 500:
@@ -262,8 +298,8 @@ def _backfill(conn: psycopg.Connection[Any], actor: Actor, after: int) -> list[E
     events = read_events(conn, after, limit=500, everything=actor.role is Role.ADMIN,
                          region_path=None if worker else actor.region_path,
                          grid_codes=actor.grid_codes if worker else ())
-    return [Event("alert", (Item(e.payload, e.grid_code, e.region_path),), e.id)
-            for e in events]
+    return [Event("alert", (Item(payload, e.grid_code, e.region_path),), e.id)
+            for e, payload in zip(events, named(conn, events), strict=True)]
 
 
 async def _frames(request: Request, hub: StreamHub, subscriber: Subscriber,

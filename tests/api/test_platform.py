@@ -228,6 +228,9 @@ def test_the_stream_carries_alerts_tasks_and_density_within_each_scope(
         fire(db, "Z-A")
         alert = a.wait_for("alert", '"zone_id": "Z-A"')
         assert alert["id"].isdigit()
+        # Where and how bad in words, as GET /alerts says it: the zone's name, the level.
+        assert '"zone_name": "Zone A"' in alert["data"], alert
+        assert '"level": "unstable"' in alert["data"], alert
         (item,) = dispatch_pending(db)
         a.wait_for("task", f'"id": {item.task_id}')
         w.wait_for("task", '"assignee_id": "P-wA"')
@@ -238,7 +241,8 @@ def test_the_stream_carries_alerts_tasks_and_density_within_each_scope(
         assert not any("Z-A" in e.get("data", "") or "G-A" in e.get("data", "")
                        for e in b.seen), "op-b saw street A"
         again = SseReader(server, "/api/v1/stream", {**op_a, "Last-Event-ID": "0"})
-        assert again.wait_for("alert", "Z-A")["id"] == alert["id"]   # replayed after a reconnect
+        replayed = again.wait_for("alert", "Z-A")                  # replayed after a reconnect
+        assert replayed["id"] == alert["id"] and '"zone_name": "Zone A"' in replayed["data"]
         again.close()
     finally:
         for reader in (a, b, w):

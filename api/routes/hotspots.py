@@ -34,6 +34,9 @@ class HotspotOut(BaseModel):
     critical_density: float
     time: datetime
     stale: bool = Field(False, description="No report for longer than the stale window.")
+    lon: float | None = Field(None, description="Where the zone is (its camera, else its "
+                              "place), WGS 84; null where neither is known.")
+    lat: float | None = None
 
 
 _JOINS = """
@@ -55,8 +58,10 @@ SELECT z.id AS zone_id, z.name AS zone_name, p.name AS place_name, z.grid_code,
        z.name_latin AS zone_name_latin, p.name_latin AS place_name_latin,
        g.name AS grid_name, g.name_latin AS grid_name_latin,
        c.density, c.count, c.time, z.warn_density, z.critical_density,
-       c.time < now() - %(stale)s AS stale
-""" + _JOINS + "LEFT JOIN places p ON p.id = z.place_id" + _FILTERS + """
+       c.time < now() - %(stale)s AS stale,
+       COALESCE(d.lon, p.lon) AS lon, COALESCE(d.lat, p.lat) AS lat
+""" + _JOINS + """LEFT JOIN places p ON p.id = z.place_id
+LEFT JOIN devices d ON d.id = z.device_id""" + _FILTERS + """
 ORDER BY c.density DESC, c.zone_id
 LIMIT %(limit)s OFFSET %(offset)s
 """

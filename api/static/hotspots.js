@@ -1,8 +1,11 @@
-// Hotspots ranked by current density (/api/v1/hotspots); a row selects its zone's chart.
+// Hotspots ranked by current density (/api/v1/hotspots); a row, or its pin on the map,
+// selects its zone's chart.
 
+import { alertPlace } from "./alerts.js";
 import { api } from "./api.js";
-import { $, esc, levelBadge, nameLabel, setHtml } from "./dom.js";
+import { $, esc, levelBadge, levelLabel, nameLabel, setHtml } from "./dom.js";
 import { number, t } from "./i18n.js";
+import { pinHotspots } from "./map.js";
 
 let onSelect = () => {};
 let selectedZone = null;
@@ -26,10 +29,21 @@ function row(h, rank) {
     <td class="num">${number(h.density, 2)}</td><td>${levelBadge(h.level)}</td></tr>`;
 }
 
+/** "1 · Crane Square: Fountain plaza — 5.50 persons/m² (congested)": the pin's words. */
+function pinLabel(h, rank) {
+  return `${rank} · ${alertPlace(h)} — ${t("alerts.density", { value: number(h.density, 2) })} (${levelLabel(h.level)})`;
+}
+
+function choose(zoneId) {
+  markSelected(zoneId);
+  onSelect(zoneId);
+}
+
 export async function loadHotspots() {
   const page = await api("/api/v1/hotspots?limit=15");
   setHtml($("#hotspots"), page.items.map((h, i) => row(h, i + 1)).join("")
     || `<tr><td colspan="4" class="empty">${esc(t("hotspots.none"))}</td></tr>`);
+  pinHotspots(page.items.map((h, i) => ({ ...h, rank: i + 1, label: pinLabel(h, i + 1) })), choose);
   return page.items;
 }
 
@@ -39,8 +53,7 @@ export function initHotspots() {
     if (!tr) return;
     if (event.type === "keydown" && event.key !== "Enter" && event.key !== " ") return;
     event.preventDefault();
-    markSelected(tr.dataset.zoneId);
-    onSelect(tr.dataset.zoneId);
+    choose(tr.dataset.zoneId);
   };
   $("#hotspots").addEventListener("click", pick);
   $("#hotspots").addEventListener("keydown", pick);

@@ -2,6 +2,7 @@
 // paths, each filled with the colour of its most crowded zone's level. There is no base
 // map unless a tile server is configured (<meta name="sharpeyes-tile-url"> in index.html,
 // empty by default), so the map works offline and fetches nothing from outside.
+// The crowded hotspots are pinned on top of the cells, numbered as in the hotspot list.
 
 import { api } from "./api.js";
 import { $, esc, levelLabel, nameLabel, setHtml } from "./dom.js";
@@ -18,6 +19,11 @@ let shape = "";        // codes and geometry of the drawn cells: redraw (and ref
 let needsFit = false;  // fit the cells once the container has a size (it may be hidden now)
 let fitting = false;   // the map is moving because fit() moved it
 let userMoved = false; // the officer zoomed or panned: keep their view when the map resizes
+let pins = null;       // the L.LayerGroup of hotspot pins
+let hotspots = [];     // the latest hotspots to pin: { zone_id, grid_code, lon, lat, level, rank, label }
+let onPin = () => {};  // a pin was clicked: select its zone
+// Pinned from "at capacity" up: calmer zones are not hotspots an officer must look at.
+const PINNED = new Set(["capacity", "unstable", "congested"]);
 
 /** ``handler(feature)`` runs when a cell is clicked. */
 export function onCellSelected(handler) { onSelect = handler; }
@@ -110,6 +116,36 @@ function select(code) {
   if (layer) onSelect(layer.feature);
 }
 
+/** Where a hotspot is: its camera or place, else the centroid of its grid cell. */
+function pinAt(h) {
+  if (h.lat != null && h.lon != null) return L.latLng(h.lat, h.lon);
+  const layer = cells.getLayers().find((l) => l.feature.properties.code === h.grid_code);
+  if (!layer) return null;
+  return layer.getCenter ? layer.getCenter() : layer.getBounds().getCenter();
+}
+
+function drawPins() {
+  if (!map || !cells) return;
+  if (pins) pins.remove();
+  pins = L.layerGroup().addTo(map);
+  for (const h of hotspots.filter((x) => PINNED.has(x.level) && !x.stale)) {
+    const at = pinAt(h);
+    if (!at) continue;
+    // Drawn just above its point, as map pins are, so the cell's name under it stays readable.
+    const icon = L.divIcon({ className: "hotspot-pin", iconSize: [24, 24], iconAnchor: [12, 32],
+      html: `<span data-zone-id="${esc(h.zone_id)}" data-level="${esc(h.level)}">${esc(h.rank)}</span>` });
+    L.marker(at, { icon, title: h.label, alt: h.label, riseOnHover: true, zIndexOffset: 1000 - h.rank })
+      .on("click", () => onPin(h.zone_id)).addTo(pins);
+  }
+}
+
+/** Pin these hotspots (the hotspot list's rows, ranked); ``onClick(zoneId)`` on a click. */
+export function pinHotspots(items, onClick) {
+  hotspots = items;
+  onPin = onClick;
+  drawPins();
+}
+
 function draw(features) {
   if (cells) cells.remove();
   cells = L.geoJSON(features, {
@@ -144,7 +180,7 @@ export async function loadMap() {
   const container = $("#grid-map");
   setHtml($("#map-legend"), legend(collection.levels));
   if (!collection.features.length) {
-    if (map) { map.remove(); map = null; cells = null; shape = ""; }
+    if (map) { map.remove(); map = null; cells = null; pins = null; shape = ""; }
     container.innerHTML = `<p class="empty">${esc(t("map.none"))}</p>`;
     return;
   }
@@ -154,4 +190,5 @@ export async function loadMap() {
     .sort((a, b) => (a[0] < b[0] ? -1 : 1)));
   if (drawn !== shape) { shape = drawn; userMoved = false; draw(features); } else update(features);
   cells.eachLayer(decorate);
+  drawPins();
 }

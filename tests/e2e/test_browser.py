@@ -116,12 +116,45 @@ def operator_sees_the_surge(page: Page) -> int:
     cell = page.wait_for_selector(
         "#grid-map.leaflet-container path[data-grid='G-A'][data-level='congested']")
     assert cell.get_attribute("fill") == level_colour(page, "congested")
-    page.wait_for_selector("#alerts .alert-item[data-state='firing']")
+    # The crowded zone is pinned on the map with its rank in the hotspot list.
+    page.wait_for_selector("#grid-map .hotspot-pin span[data-zone-id='Z-A']:text-is('1')")
+    alert = page.wait_for_selector("#alerts .alert-item[data-state='firing']")
+    # Where and how bad in words, whether the alert came from the list or the stream.
+    assert alert.inner_text().count("Zone A") == 1, alert.inner_text()
+    assert "persons/m² (" in alert.inner_text(), alert.inner_text()
+    map_is_a_map_of_places(page)
     card = page.wait_for_selector(".task-column[data-state='dispatched'] .task-card")
     page.click("#hotspots tr[data-zone-id='Z-A']")
     # uPlot draws the zone's density on a canvas; data-points counts what it was given.
     page.wait_for_selector("#density-chart:not([data-points='0']) .uplot canvas")
     return int(card.get_attribute("data-task-id"))
+
+
+def map_is_a_map_of_places(page: Page) -> None:
+    """Cells named on hover and on the cell, the city fitted in view, and the map under
+    the sticky header when the page scrolls."""
+    cell = page.wait_for_selector("#grid-map path[data-grid='G-A']")
+    assert "Grid A" in cell.eval_on_selector("title", "t => t.textContent")
+    page.wait_for_selector("#grid-map .cell-label:has-text('Grid A')")
+    outside = page.evaluate("""() => {
+        const box = document.querySelector('#grid-map').getBoundingClientRect();
+        return [...document.querySelectorAll('#grid-map path[data-grid]')].filter((p) => {
+          const r = p.getBoundingClientRect();
+          return r.left < box.left - 1 || r.right > box.right + 1
+              || r.top < box.top - 1 || r.bottom > box.bottom + 1; }).length; }""")
+    assert outside == 0, "the cells are not fitted into the map"
+    on_top = page.evaluate("""() => {
+        const header = document.querySelector('header');
+        const map = document.querySelector('#grid-map');
+        // The map's top (with its zoom buttons) scrolled 60 px up behind the header.
+        window.scrollTo(0, map.getBoundingClientRect().top + window.scrollY + 60);
+        const box = map.getBoundingClientRect();
+        const hits = [box.left + 20, box.left + box.width / 2].map(
+          (x) => document.elementFromPoint(x, header.offsetHeight - 8));
+        window.scrollTo(0, 0);
+        const over = hits.find((hit) => !hit || !header.contains(hit));
+        return over === undefined ? 'header' : over ? over.outerHTML.slice(0, 80) : 'none'; }""")
+    assert on_top == "header", f"the map draws over the sticky header: {on_top}"
 
 
 def worker_handles(page: Page, task: int) -> None:

@@ -34,6 +34,13 @@ STAGE_COMMANDS: tuple[str, ...] = (
     "sharpeyes.benches.cli", "sharpeyes.acl_cli", "video.cli", "sharpeyes.simulate_cli")
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (1-65535)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sharpeyes", description="Sharp Eyes crowd safety")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -42,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=None, help="stop after SECONDS")
     demo.add_argument("--surge-after", type=float, default=15.0,
                       help="seconds before the simulated crowd surge starts")
+    demo.add_argument("--api-port", type=_port, default=0, metavar="PORT",
+                      help="listen here (default: the last run's port when free, else a "
+                      "free one; kept in the data directory)")
     demo.set_defaults(handler=_demo)
     serve = sub.add_parser("serve", help="run production processes against configured servers")
     serve.add_argument("target", choices=sorted(SERVE_TARGETS))
@@ -75,13 +85,22 @@ def _configure_logging(verbose: bool) -> None:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from sharpeyes.demo import run_demo
+    from sharpeyes.demo_ports import PortInUse, keep_api_port
 
-    rt = Runtime(settings)
+    try:
+        api_port = keep_api_port(settings.data_dir, settings.api_host,
+                                 args.api_port or settings.api_port)
+    except PortInUse as exc:
+        sys.stderr.write(f"sharpeyes demo: {exc}\n")
+        return 2
+    rt = Runtime(settings.model_copy(update={"api_port": api_port}))
     rt.install_signal_handlers()
     try:
         run_demo(rt, sys.stdout, args.duration, args.surge_after)
     finally:
         rt.close()
+        sys.stdout.write("[demo] stopped; `sharpeyes demo` starts it again where it was\n")
+        sys.stdout.flush()
     return 0
 
 

@@ -5,7 +5,7 @@ No ``SHARPEYES_*`` server URLs are given, so the demo starts its own PostgreSQL
 The test follows what the README tells a newcomer to do: see the task appear,
 accept and resolve it as the worker, close it as the duty officer, see the rendered
 camera counted by the video analyser; then stops the demo with SIGTERM and checks
-that the data directory is still usable.
+that the data directory is still usable. A restarted demo listens where it did.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -38,12 +39,12 @@ BROKERS = [
 class DemoProcess:
     """``sharpeyes demo`` with its output collected line by line."""
 
-    def __init__(self, data_dir: Path, broker: str) -> None:
+    def __init__(self, data_dir: Path, broker: str, *extra: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHARPEYES_")}
         env.update(SHARPEYES_DATA_DIR=str(data_dir), SHARPEYES_EMBEDDED_BROKER=broker)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sharpeyes.cli", "demo", "--duration", "300",
-             "--surge-after", "2"],
+             "--surge-after", "2", *extra],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -123,3 +124,39 @@ def test_demo_on_embedded_defaults_closes_the_loop_and_stops_cleanly(
         server.stop()
     assert row == ("closed",)
     assert stored is not None and stored[0] > 0
+
+
+def _broker() -> str:
+    return "mosquitto" if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists() \
+        else "amqtt"
+
+
+@pytest.mark.embedded
+def test_the_demo_listens_where_it_did_after_a_restart_and_says_stopped(tmp_path: Path) -> None:
+    urls, outputs = [], []
+    for _ in range(2):
+        demo = DemoProcess(tmp_path / "data", _broker())
+        try:
+            urls.append(wait_until(lambda d=demo: d.find(r"Dashboard and API: (\S+?)/\s"),
+                                   timeout=120, what="the demo to print its URL"))
+        finally:
+            code = demo.terminate()
+        outputs.append(demo.output())
+        assert code == 0, demo.output()
+        assert demo.output().rstrip().endswith("[demo] stopped; `sharpeyes demo` starts it "
+                                               "again where it was"), demo.output()[-2000:]
+    assert urls[0] == urls[1], outputs
+
+
+def test_the_demo_refuses_an_api_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHARPEYES_")}
+        done = subprocess.run(
+            [sys.executable, "-m", "sharpeyes.cli", "demo", "--api-port", str(port)],
+            env={**env, "SHARPEYES_DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
+            timeout=60)
+    assert done.returncode == 2, done
+    assert f"--api-port {port}: the port is in use" in done.stderr

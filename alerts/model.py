@@ -15,6 +15,7 @@ from typing import Any
 
 from alerts.decide import Condition
 from contracts.levels import DensityLevel, level_of
+from contracts.payloads import MAX_DENSITY as MAX_DENSITY  # the one limit (ingest refuses above)
 from grid.visibility import in_subtree
 
 
@@ -36,9 +37,6 @@ DEVICE_KINDS = frozenset({RuleKind.SENSOR_THRESHOLD, RuleKind.DEVICE_OFFLINE,
                           RuleKind.STALE_DATA, RuleKind.CAMERA_TAMPER})
 # Kinds with a numeric threshold, which sensitive periods may override.
 THRESHOLD_KINDS = frozenset({*ZONE_KINDS, RuleKind.SENSOR_THRESHOLD, RuleKind.STALE_DATA})
-
-
-MAX_DENSITY = 10.0  # persons/m²; ingest refuses denser reports, forecasts stop there
 
 
 class Severity(StrEnum):

@@ -235,12 +235,7 @@ class IngestConsumer:
         while not stop.is_set():
             loaded_at = time.time()
             try:
-                # The writer's own connection and registry: one query serves both (a new
-                # connection loads the registry itself).
-                fresh = self.writer._conn is None
-                conn = self.writer._connection()
-                if not fresh:
-                    registry.load(conn)
+                self.writer.load_registry()
                 break
             except Exception:
                 if not retry:

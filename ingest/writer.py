@@ -189,6 +189,14 @@ class BatchWriter:
             self.decoder.registry.load(self._conn)
         return self._conn
 
+    def load_registry(self) -> None:
+        """Reload the decoder's registry (devices, zones) over this writer's connection;
+        a new connection loads it as it opens, so one query serves both."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._connection()
+        else:
+            self.decoder.registry.load(self._conn)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

@@ -42,12 +42,12 @@ from api.deps import WATCHERS, StreamActorDep
 from contracts.levels import level_of
 from grid.actors import Actor, Role
 from grid.visibility import sees_task
+from store.channels import TASKS_CHANNEL
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
-TASKS_CHANNEL = "sharpeyes_tasks"
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
 MAX_STREAM_SECONDS = 900.0   # clients reconnect (with Last-Event-ID) after this

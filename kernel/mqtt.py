@@ -62,7 +62,8 @@ def new_client(
         kwargs["clean_session"] = not persistent
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=client_id or f"sharpeyes-{uuid.uuid4().hex[:12]}",
+        # Named after the account: brokers that bind client ids to accounts admit it.
+        client_id=client_id or f"{address.username or 'sharpeyes'}-{uuid.uuid4().hex[:12]}",
         protocol=protocol,
         manual_ack=manual_ack,
         **kwargs,  # type: ignore[arg-type]

@@ -146,6 +146,12 @@ SERVICE_INGEST = "sharpeyes-ingest"
 SERVICE_API = "sharpeyes-api"
 SERVICE_ALERTS = "sharpeyes-alerts"
 SERVICE_VIDEO = "sharpeyes-video"
+# The embedded broker's operator account (tests, benches, tools): reads and writes
+# everything and may use any client id. Deployed brokers have none.
+SERVICE_ADMIN = "sharpeyes-admin"
+SERVICES = (SERVICE_INGEST, SERVICE_API, SERVICE_ALERTS, SERVICE_VIDEO)
+# Client ids under this prefix belong to service accounts (see :func:`client_id_allowed`).
+RESERVED_CLIENT_PREFIX = "sharpeyes-"
 
 
 def _contract(prefix: str, collection: str, device: str, leaf: str) -> str:
@@ -156,6 +162,11 @@ def device_rules(prefix: str, device: RegisteredDevice) -> tuple[Rule, ...]:
     """A device publishes its own reports and status (its Last Will) and nothing else."""
     if not DEVICE_ID.match(device.id):
         raise AclError(f"device id {device.id!r} must match {DEVICE_ID.pattern}")
+    if device.id.startswith(RESERVED_CLIENT_PREFIX):
+        # On the device listener the client id is the username: this one would be a
+        # service's (say ingest's "sharpeyes-ingest-1") and take over its session.
+        raise AclError(f"device id {device.id!r} starts with {RESERVED_CLIENT_PREFIX!r}, "
+                       "which is reserved for service client ids")
     if ":" in device.id:
         # Mosquitto's password file splits "user:hash" at the first colon.
         raise AclError(f"device id {device.id!r} contains ':', which a Mosquitto user cannot")
@@ -172,9 +183,11 @@ def service_rules(prefix: str, adapter_filters: Sequence[str] = ()) -> dict[str,
     contract = (f"{p}/camera/+/density", f"{p}/sensor/+/reading", f"{p}/device/+/status")
     notices = (f"{p}/worker/+/tasks", f"{p}/centre/+/escalations", f"{p}/alerts/+")
     write, read = Access.WRITE, Access.READ
+    replicas = f"{prefix}/ingest/#"   # partitioned replicas announce their readiness
     return {
         # Mosquitto checks a shared subscription against its filter without $share/<group>/.
-        SERVICE_INGEST: tuple(Rule(read, t) for t in (*contract, *adapter_filters)),
+        SERVICE_INGEST: (*(Rule(read, t) for t in (*contract, *adapter_filters, replicas)),
+                         Rule(write, replicas)),
         # POST /api/v1/ingest relays onto the contract; `serve all` also dispatches.
         SERVICE_API: tuple(Rule(write, t) for t in (*contract, *notices)),
         SERVICE_ALERTS: tuple(Rule(write, t) for t in notices),
@@ -295,3 +308,112 @@ def _write(path: Path, text: str, mode: int) -> None:
         handle.write(text)
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+
+
+# --- the embedded brokers: fixed service accounts, devices by derivation ---------------------
+
+def embedded_service_accounts(secret: bytes, prefix: str) -> list[Account]:
+    """The services' accounts (their ACLs as deployed) and the embedded operator account."""
+    accounts = [Account(name, derive_password(secret, name), rules, "service")
+                for name, rules in service_rules(prefix).items()]
+    everything = (Rule(Access.READ, "#"), Rule(Access.WRITE, "#"))
+    accounts.append(Account(SERVICE_ADMIN, derive_password(secret, SERVICE_ADMIN), everything,
+                            "service"))
+    return accounts
+
+
+def embedded_device_secret(secret: bytes) -> str:
+    """The secret simulated devices derive their passwords from
+    (:func:`simulators.devices.device_password`), itself derived from the broker's."""
+    return derive_password(secret, "embedded-devices")
+
+
+def any_device_rules(prefix: str, device_id: str) -> tuple[Rule, ...]:
+    """A device of either kind: its own report topics and status, nothing else."""
+    rules = (device_rules(prefix, RegisteredDevice(device_id, "camera"))
+             + device_rules(prefix, RegisteredDevice(device_id, "sensor")))
+    return tuple(dict.fromkeys(rules))
+
+
+def client_id_allowed(username: str, client_id: str) -> bool:
+    """Whether ``username`` may connect with ``client_id``: the binding that stops one
+    account from resuming another's session (MQTT finds a session by client id alone).
+
+    Ids starting with ``sharpeyes-`` belong to the service whose name they start with
+    (``sharpeyes-ingest-1`` to ``sharpeyes-ingest``); other services may use other ids
+    (``video-CAM-1``); a device only its own id or one ending in ``-<its id>``
+    (``sim-sharpeyes-CAM-1``); the operator account any id.
+    """
+    if username == SERVICE_ADMIN:
+        return True
+    if client_id.startswith(RESERVED_CLIENT_PREFIX):
+        return username in SERVICES and (client_id == username
+                                         or client_id.startswith(f"{username}-"))
+    if username in SERVICES:
+        return True
+    return client_id == username or client_id.endswith(f"-{username}")
+
+
+def filter_covers(allowed: str, requested: str) -> bool:
+    """Whether the topic or filter ``requested`` lies within the ACL filter ``allowed``.
+
+    Levels compare literally (``..``, empty levels and a trailing ``/`` are levels like
+    any other); a wildcard in ``requested`` is covered only by a wildcard in ``allowed``.
+    """
+    wanted = requested.split("/")
+    for index, level in enumerate(allowed.split("/")):
+        if level == "#":
+            return True
+        if index >= len(wanted) or wanted[index] == "#":
+            return False
+        if level != "+" and level != wanted[index]:
+            return False
+    return len(wanted) == len(allowed.split("/"))
+
+
+class EmbeddedPolicy:
+    """Who may connect and do what on an embedded broker that asks per connection (amqtt):
+    service accounts by name, any device id with its derived password."""
+
+    def __init__(self, secret: bytes, prefix: str) -> None:
+        self.services = {a.username: a for a in embedded_service_accounts(secret, prefix)}
+        self.prefix = prefix
+        self._device_secret = embedded_device_secret(secret)
+        self._devices: dict[str, tuple[Rule, ...]] = {}
+
+    def rules(self, username: str | None) -> tuple[Rule, ...]:
+        if not username:
+            return ()
+        if username in self.services:
+            return self.services[username].rules
+        if username not in self._devices:
+            if len(self._devices) > 100_000:   # bounded: any name may knock
+                self._devices.clear()
+            try:
+                self._devices[username] = any_device_rules(self.prefix, username)
+            except AclError:
+                self._devices[username] = ()
+        return self._devices[username]
+
+    def password_of(self, username: str) -> str | None:
+        if username in self.services:
+            return self.services[username].password
+        if not self.rules(username):
+            return None
+        from simulators.devices import device_password
+
+        return device_password(username, self._device_secret)
+
+    def admits(self, username: str | None, password: str | None, client_id: str) -> bool:
+        """Credentials right and the client id theirs; anonymous clients never."""
+        if not username or password is None:
+            return False
+        expected = self.password_of(username)
+        return (expected is not None and hmac.compare_digest(expected, password)
+                and client_id_allowed(username, client_id))
+
+    def may(self, username: str | None, access: Access, topic: str) -> bool:
+        if topic.startswith("$share/"):   # a shared subscription: check its filter
+            topic = topic.split("/", 2)[2] if topic.count("/") >= 2 else ""
+        return any(rule.access is access and filter_covers(rule.topic, topic)
+                   for rule in self.rules(username))

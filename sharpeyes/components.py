@@ -19,6 +19,7 @@ from grid.dispatch import Dispatched, run_dispatcher, task_notification
 from grid.escalation import escalate_overdue
 from ingest.service import run_ingest
 from kernel.progress import StageHealth
+from sharpeyes.acl import SERVICE_ALERTS, SERVICE_INGEST, SERVICE_VIDEO
 from sharpeyes.runtime import Runtime
 from sharpeyes.scheduler import Job, run_scheduler
 from store.db import create_pool, has_timescale
@@ -31,7 +32,8 @@ COMPONENTS = ("ingest", "video", "alerts", "dispatcher", "scheduler", "api")
 
 def start_ingest(rt: Runtime) -> None:
     health = rt.health.setdefault("ingest", StageHealth("ingest"))
-    rt.spawn("ingest", lambda stop: run_ingest(rt.settings, rt.database_url, rt.mqtt_url, stop,
+    rt.spawn("ingest", lambda stop: run_ingest(rt.settings, rt.database_url,
+                                               rt.broker_url(SERVICE_INGEST), stop,
                                                health))
 
 
@@ -44,7 +46,8 @@ def start_video(rt: Runtime) -> None:
     models = ModelOptions(detector=s.video_model, detector_sha256=s.video_model_sha256,
                           providers=tuple(s.video_providers.split(",")))
     options = VideoOptions(rate=s.video_rate_hz, method=s.video_method, models=models)
-    rt.spawn("video", lambda stop: run_video(s, rt.database_url, rt.mqtt_url, stop,
+    url = rt.broker_url(SERVICE_VIDEO)
+    rt.spawn("video", lambda stop: run_video(s, rt.database_url, url, stop,
                                              s.video_shard_index, s.video_shard_count, options))
 
 
@@ -53,8 +56,9 @@ def start_alerts(rt: Runtime) -> None:
     rt.spawn("alerts", lambda stop: run_alerts(rt.database_url, stop, s.alert_interval_seconds,
                                                s.stale_after_seconds))
     # Sends the alert outbox (signed webhooks, MQTT per region); safe on every instance.
-    rt.spawn("alert-notifier", lambda stop: run_notifier(rt.database_url, rt.mqtt_url,
-                                                         s.topic_prefix, stop))
+    url = rt.broker_url(SERVICE_ALERTS)
+    rt.spawn("alert-notifier", lambda stop: run_notifier(rt.database_url, url, s.topic_prefix,
+                                                         stop))
 
 
 def _worker_notifier(rt: Runtime) -> Callable[[Dispatched], None]:

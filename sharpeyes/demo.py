@@ -13,7 +13,6 @@ import psycopg
 from psycopg.rows import dict_row
 
 from grid.visibility import subtree_sql
-from kernel.mqtt import parse_mqtt_url
 from sharpeyes.components import start
 from sharpeyes.runtime import Runtime
 from simulators.camera import load_cameras, run_fleet
@@ -86,9 +85,9 @@ def run_demo(rt: Runtime, out: TextIO, duration: float | None, surge_after: floa
     api = start(rt, ("ingest", "alerts", "dispatcher", "scheduler", "api"))
     assert api is not None
     scenario = Scenario(OrdinaryDay(), (Surge(site.zone_id, start=surge_after),))
-    address = parse_mqtt_url(rt.mqtt_url)
+    address, secret = rt.device_address(), rt.device_secret()   # each device its account
     rt.spawn("simulators", lambda stop: run_fleet(cameras, address, rt.settings.topic_prefix,
-                                                  scenario.density, stop))
+                                                  scenario.density, stop, secret=secret))
     rt.spawn("progress", lambda stop: _progress(rt, out, stop))
     rt.spawn("video camera", lambda stop: _start_video_camera(rt, out, site, stop))
     _print_welcome(out, api.url, rt, site, surge_after)

@@ -18,9 +18,10 @@ from types import FrameType
 import psycopg
 
 from kernel.errors import UnavailableError
-from kernel.mqtt import Publisher, parse_mqtt_url
+from kernel.mqtt import BrokerAddress, Publisher, parse_mqtt_url
 from kernel.progress import StageHealth
 from kernel.settings import Settings
+from sharpeyes.acl import SERVICE_API, derive_password, load_devices
 from sharpeyes.embedded import EmbeddedMqttBroker, EmbeddedPostgres
 from store.migrate import migrate
 from store.rollups import RetentionWindows, apply_policies
@@ -39,6 +40,7 @@ class Runtime:
         self.database_url = settings.database_url or ""
         self.mqtt_url = settings.mqtt_url or ""
         self._embedded: list[EmbeddedPostgres | EmbeddedMqttBroker] = []
+        self._broker: EmbeddedMqttBroker | None = None
         self._threads: dict[str, threading.Thread] = {}
         self.health: dict[str, StageHealth] = {}   # progress of the stages that report it
         self._failures: list[str] = []
@@ -54,11 +56,49 @@ class Runtime:
         return self.database_url
 
     def open_broker(self) -> str:
+        """The broker URL: the configured one, or the embedded broker's operator account."""
         if not self.mqtt_url:
-            broker = EmbeddedMqttBroker(self.settings.data_dir, self.settings.embedded_broker)
+            broker = EmbeddedMqttBroker(self.settings.data_dir, self.settings.embedded_broker,
+                                        self.settings.topic_prefix)
             self._embedded.append(broker)
+            self._broker = broker
             self.mqtt_url = broker.start()
+            # Mosquitto 2.0.11 drops a stored session when an anonymous CONNECT naming its
+            # client id is refused on the device listener: ingest's id must not be
+            # guessable, so it carries a suffix derived from the broker's secret.
+            suffix = derive_password(broker.secret, "ingest-client-id")[:12]
+            self.settings = self.settings.model_copy(
+                update={"ingest_client_id": f"{self.settings.ingest_client_id}-{suffix}"})
         return self.mqtt_url
+
+    # --- who connects with which account ---------------------------------------------------
+    def broker_url(self, account: str) -> str:
+        """The URL a service connects with (``sharpeyes.acl.SERVICE_*``): on the embedded
+        broker its own account; a configured URL is this process's, whatever the service."""
+        return self._broker.url_for(account) if self._broker is not None else self.mqtt_url
+
+    def device_address(self) -> BrokerAddress:
+        """Where simulated devices connect. Embedded: the device listener, no account in the
+        address, so each device logs in as itself with :meth:`device_secret`."""
+        if self._broker is not None:
+            return BrokerAddress("127.0.0.1", self._broker.device_port)
+        return parse_mqtt_url(self.mqtt_url)
+
+    def device_secret(self) -> str | None:
+        """What simulated devices derive their passwords from (None: the fleet's default)."""
+        return self._broker.device_secret if self._broker is not None else None
+
+    def _follow_registry(self, stop: threading.Event) -> None:
+        """Keep the embedded broker's device accounts in step with the device registry."""
+        assert self._broker is not None
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.database_url, connect_timeout=5) as conn:
+                    if self._broker.sync_devices(load_devices(conn)):
+                        log.info("embedded broker: device accounts updated")
+            except (psycopg.Error, OSError) as exc:   # the database restarting: next round
+                log.warning("embedded broker: cannot read the device registry: %s", exc)
+            stop.wait(1.0)
 
     def migrate(self) -> list[int]:
         """Apply pending migrations, then the configured retention windows (idempotent)."""
@@ -70,7 +110,9 @@ class Runtime:
         with psycopg.connect(self.database_url) as conn:
             applied = migrate(conn)
             apply_policies(conn, windows)
-            return applied
+        if self._broker is not None and "broker-accounts" not in self._threads:
+            self.spawn("broker-accounts", self._follow_registry)
+        return applied
 
     def spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
         """Run ``target(stop)`` in a thread; if it raises, the whole group stops."""
@@ -94,7 +136,7 @@ class Runtime:
     def publisher(self) -> Publisher:
         """This process's one publishing client (notifications, HTTP ingest), made on first use."""
         if self._publisher is None:
-            self._publisher = Publisher(parse_mqtt_url(self.mqtt_url))
+            self._publisher = Publisher(parse_mqtt_url(self.broker_url(SERVICE_API)))
             self.on_close(self._publisher.close)
         return self._publisher
 

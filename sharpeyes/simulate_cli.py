@@ -18,12 +18,12 @@ import importlib
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import psycopg
 
-from kernel.mqtt import parse_mqtt_url
 from kernel.settings import Settings
 from sharpeyes.components import start
 from sharpeyes.runtime import Runtime
@@ -172,7 +172,9 @@ def _simulate(rt: Runtime, args: argparse.Namespace, out: TextIO) -> int:
     devices = build_devices(timeline, cameras, sensors, args.seed, args.devices)
     clock = SimClock(datetime.now(UTC), timeline.starts_at, args.speed)
     options = FleetOptions(period=args.period, threads=args.threads, seed=args.seed)
-    fleet = Fleet(devices, parse_mqtt_url(rt.mqtt_url), rt.settings.topic_prefix, clock, options,
+    if (secret := rt.device_secret()) is not None:   # embedded: each device its own account
+        options = replace(options, secret=secret)
+    fleet = Fleet(devices, rt.device_address(), rt.settings.topic_prefix, clock, options,
                   outages=timeline.faults)
     duration = args.duration if args.duration is not None else timeline.duration / args.speed
     out.write(f"[simulate] {timeline.name}: {timeline.description}; {len(devices)} devices, "

@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -210,9 +210,14 @@ def run_fleet(
     density: Callable[[str, float], float],
     stop: threading.Event,
     period: float = 2.0,
+    secret: str | None = None,
 ) -> None:
-    """Every ``period`` seconds each camera reports ``density(zone, seconds since start)``."""
+    """Every ``period`` seconds each camera reports ``density(zone, seconds since start)``;
+    ``secret``: what the devices derive their passwords from where the address has none."""
     world = _FunctionWorld(density)
     devices = [CameraDevice(spec, world, count_error=0.0) for spec in cameras]
     clock = SimClock(datetime.now(UTC))
-    Fleet(devices, address, prefix, clock, FleetOptions(period=period, threads=1)).run(stop)
+    options = FleetOptions(period=period, threads=1)
+    if secret is not None:
+        options = replace(options, secret=secret)
+    Fleet(devices, address, prefix, clock, options).run(stop)

@@ -173,6 +173,14 @@ def _dispatch_one(cur: psycopg.Cursor[Any], alert: dict[str, Any]) -> Dispatched
     return Dispatched(task_id, int(alert["id"]), assignee, False, title)
 
 
+def likely_assignee(cur: psycopg.Cursor[Any], grid_code: str) -> str | None:
+    """The person a task in ``grid_code`` would be dispatched to now, by the same rule as
+    :func:`dispatch_pending` (the demo names them before its surge)."""
+    row = cur.execute(_ASSIGNEE, {"open": list(OPEN_STATES), "grid": grid_code,
+                                  "exclude": []}).fetchone()
+    return None if row is None else str(row["person_id"])
+
+
 def _assign(cur: psycopg.Cursor[Any], task_id: int, grid_code: str,
             from_state: str = "reported", exclude: tuple[str, ...] = ()) -> str | None:
     row = cur.execute(_ASSIGNEE, {"open": list(OPEN_STATES), "grid": grid_code,

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         EmbeddedBroker.AUTO,
         description="auto (mosquitto if on PATH, else amqtt), mosquitto, amqtt.",
     )
+    embedded_mqtt_port: int = Field(
+        0, ge=0, le=65535, description="Embedded broker: the port devices connect to (0 picks "
+        "a free one; the demo remembers the last one).")
+    embedded_mqtt_services_port: int = Field(
+        0, ge=0, le=65535, description="Embedded Mosquitto: the services' own listener "
+        "(0 picks a free one).")
     topic_prefix: str = Field("sharpeyes", description="Root of every MQTT topic of the contract.")
     api_host: str = Field("127.0.0.1", description="Address the API binds to.")
     api_port: int = Field(0, ge=0, le=65535, description="API port; 0 picks a free port.")

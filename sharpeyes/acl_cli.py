@@ -23,11 +23,13 @@ from sharpeyes.acl import (
     AdapterSource,
     build_accounts,
     derive_password,
+    embedded_device_secret,
     load_devices,
     write_broker_files,
     write_credentials,
 )
 from sharpeyes.runtime import Runtime
+from simulators.devices import device_password
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ def register(sub: Any) -> None:
         command.add_argument("--secret-file", type=Path, default=None,
                              help="file holding the broker secret "
                              "(default: SHARPEYES_BROKER_SECRET)")
+    password.add_argument("--embedded", action="store_true",
+                          help="the password of a device on the embedded broker of "
+                          "SHARPEYES_DATA_DIR (what `sharpeyes demo` runs)")
     acl.set_defaults(handler=_acl)
     password.set_defaults(handler=_password)
 
@@ -100,9 +105,23 @@ def _acl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _password(args: argparse.Namespace, settings: Settings) -> int:
+    if args.embedded:
+        return _embedded_password(args.username, settings)
     try:
         sys.stdout.write(derive_password(_secret(args, settings), args.username) + "\n")
     except AclError as exc:
         sys.stderr.write(f"broker password: {exc}\n")
         return 2
+    return 0
+
+
+def _embedded_password(device_id: str, settings: Settings) -> int:
+    """A device's password on the embedded broker: it logs in as its id with this one."""
+    path = settings.data_dir / "broker" / "secret"
+    if not path.exists():
+        sys.stderr.write(f"broker password: no embedded broker in {settings.data_dir} yet "
+                         "(start `sharpeyes demo` once)\n")
+        return 2
+    secret = embedded_device_secret(path.read_text().strip().encode())
+    sys.stdout.write(device_password(device_id, secret) + "\n")
     return 0

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--api-port", type=_port, default=0, metavar="PORT",
                       help="listen here (default: the last run's port when free, else a "
                       "free one; kept in the data directory)")
+    demo.add_argument("--mqtt-port", type=_port, default=0, metavar="PORT",
+                      help="the embedded broker's port for devices (default: the last run's "
+                      "when free, else a free one; kept in the data directory)")
     demo.set_defaults(handler=_demo)
     serve = sub.add_parser("serve", help="run production processes against configured servers")
     serve.add_argument("target", choices=sorted(SERVE_TARGETS))
@@ -85,15 +88,22 @@ def _configure_logging(verbose: bool) -> None:
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from sharpeyes.demo import run_demo
-    from sharpeyes.demo_ports import PortInUse, keep_api_port
+    from sharpeyes.demo_ports import PortInUse, keep_api_port, keep_port
 
     try:
-        api_port = keep_api_port(settings.data_dir, settings.api_host,
-                                 args.api_port or settings.api_port)
+        ports = {"api_port": keep_api_port(settings.data_dir, settings.api_host,
+                                           args.api_port or settings.api_port)}
+        if not settings.mqtt_url:   # the embedded broker's, where devices were pointed
+            ports["embedded_mqtt_port"] = keep_port(
+                settings.data_dir, "mqtt", "127.0.0.1",
+                args.mqtt_port or settings.embedded_mqtt_port)
+            ports["embedded_mqtt_services_port"] = keep_port(
+                settings.data_dir, "mqtt-services", "127.0.0.1",
+                settings.embedded_mqtt_services_port, taken=frozenset(ports.values()))
     except PortInUse as exc:
         sys.stderr.write(f"sharpeyes demo: {exc}\n")
         return 2
-    rt = Runtime(settings.model_copy(update={"api_port": api_port}))
+    rt = Runtime(settings.model_copy(update=ports))
     rt.install_signal_handlers()
     try:
         run_demo(rt, sys.stdout, args.duration, args.surge_after)

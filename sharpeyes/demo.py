@@ -12,6 +12,7 @@ import platformdirs
 import psycopg
 from psycopg.rows import dict_row
 
+from grid.dispatch import likely_assignee
 from grid.visibility import subtree_sql
 from sharpeyes.components import start
 from sharpeyes.runtime import Runtime
@@ -36,7 +37,8 @@ class SurgeSite:
 
 
 def pick_surge_site(conn: psycopg.Connection[Any]) -> SurgeSite:
-    """A square's zone, its grid's first on-duty worker, and its street centre's operator."""
+    """A square's zone whose grid has an on-duty worker, the person the dispatcher would
+    send its task to, and its street centre's operator."""
     row = conn.cursor(row_factory=dict_row).execute(
         f"""
         SELECT z.id, z.name, p.name AS place, w.username AS worker,
@@ -52,7 +54,20 @@ def pick_surge_site(conn: psycopg.Connection[Any]) -> SurgeSite:
     ).fetchone()
     if row is None:
         raise RuntimeError("the sample city has no zone with an on-duty worker")
-    return SurgeSite(row["id"], row["name"], row["place"], row["worker"], row["operator"])
+    return SurgeSite(row["id"], row["name"], row["place"], _receiver(conn, row["id"]),
+                     row["operator"])
+
+
+def _receiver(conn: psycopg.Connection[Any], zone_id: str) -> str:
+    """The username the dispatcher would send the zone's task to: the printed worker is
+    the one who receives it, on a first run and on every later one."""
+    cur = conn.cursor(row_factory=dict_row)
+    zone = cur.execute("SELECT grid_code FROM zones WHERE id = %s", (zone_id,)).fetchone()
+    person = likely_assignee(cur, zone["grid_code"]) if zone else None
+    name = cur.execute("SELECT username FROM people WHERE id = %s", (person,)).fetchone()
+    if name is None:
+        raise RuntimeError(f"nobody on duty would receive a task in zone {zone_id}")
+    return str(name["username"])
 
 
 def _progress(rt: Runtime, out: TextIO, stop: threading.Event, every: float = 10.0) -> None:
@@ -123,10 +138,18 @@ def _video_camera_site(conn: psycopg.Connection[Any], site: SurgeSite) -> tuple[
     return row[0], row[1]
 
 
+def _device_url(rt: Runtime) -> str:
+    """Where a real camera or sensor connects; never a URL with a password in it."""
+    address = rt.device_address()
+    return f"mqtt{'s' if address.tls else ''}://{address.host}:{address.port}"
+
+
 def _print_welcome(out: TextIO, url: str, rt: Runtime, site: SurgeSite, surge_after: float) -> None:
     out.write(
         f"\n  Dashboard and API: {url}/        (OpenAPI: {url}/docs)\n"
-        f"  Database: {rt.database_url}\n  Broker:   {rt.mqtt_url}\n\n"
+        f"  Database: {rt.database_url}\n"
+        f"  Devices:  {_device_url(rt)}  (username = device id; password: "
+        f"sharpeyes broker password <device id> --embedded)\n\n"
         f"  Demo logins (password 'demo' for every demo account):\n"
         f"    admin           the city administrator\n"
         f"    {site.operator or 'admin':<15} duty officer of the street centre\n"

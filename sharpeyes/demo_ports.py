@@ -1,8 +1,9 @@
-"""The demo's API port, kept in its data directory so that a restart listens where it did.
+"""The demo's ports, kept in its data directory so that a restart listens where it did.
 
-Bookmarks and a logged-in dashboard keep working after ``sharpeyes demo`` is stopped and
-started again. A port asked for (``--api-port``, ``SHARPEYES_API_PORT``) must be free; the
-remembered one is reused when free, else the OS picks another, remembered instead.
+Bookmarks, a logged-in dashboard and a device pointed at the broker keep working after
+``sharpeyes demo`` is stopped and started again. A port asked for (``--api-port``,
+``--mqtt-port``) must be free; the remembered one is reused when free, else the OS picks
+another, remembered instead.
 """
 
 from __future__ import annotations
@@ -45,19 +46,28 @@ def remembered(data_dir: Path) -> dict[str, int]:
         return {}
 
 
-def keep_api_port(data_dir: Path, host: str, asked: int = 0) -> int:
-    """The port this run's API listens on, remembered for the next run."""
-    last = remembered(data_dir).get("api", 0)
+def keep_port(data_dir: Path, name: str, host: str, asked: int = 0,
+              taken: frozenset[int] = frozenset()) -> int:
+    """The port ``name`` ("api", "mqtt", "mqtt-services") listens on in this run,
+    remembered for the next run; never one of ``taken`` (chosen for this run already)."""
+    last = remembered(data_dir).get(name, 0)
     if asked:
-        if not is_free(host, asked):
-            raise PortInUse(f"--api-port {asked}: the port is in use on {host}")
+        if asked in taken or not is_free(host, asked):
+            raise PortInUse(f"--{name}-port {asked}: the port is in use on {host}")
         port = asked
-    elif last and is_free(host, last):
+    elif last and last not in taken and is_free(host, last):
         port = last
     else:
         if last:
-            log.warning("port %d of the last run is in use now; the API takes another", last)
+            log.warning("%s port %d of the last run is in use now; taking another", name, last)
         port = free_port(host)
+        while port in taken:
+            port = free_port(host)
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / PORTS_FILE).write_text(json.dumps({**remembered(data_dir), "api": port}) + "\n")
+    (data_dir / PORTS_FILE).write_text(json.dumps({**remembered(data_dir), name: port}) + "\n")
     return port
+
+
+def keep_api_port(data_dir: Path, host: str, asked: int = 0) -> int:
+    """The port this run's API listens on, remembered for the next run."""
+    return keep_port(data_dir, "api", host, asked)

@@ -98,12 +98,14 @@ class EmbeddedMqttBroker:
     """
 
     def __init__(self, data_dir: Path, kind: EmbeddedBroker = EmbeddedBroker.AUTO,
-                 prefix: str = "sharpeyes") -> None:
+                 prefix: str = "sharpeyes", device_port: int = 0,
+                 services_port: int = 0) -> None:
         self.dir = data_dir / "broker"
         self.kind = self._resolve(kind)
         self.prefix = prefix
-        self.port = 0
-        self._device_port = 0
+        # 0: a free port at start. amqtt has one listener, the one devices are pointed at.
+        self.port = services_port if self.kind is EmbeddedBroker.MOSQUITTO else device_port
+        self._device_port = device_port
         self._devices: tuple[RegisteredDevice, ...] = ()
         self._proc: subprocess.Popen[bytes] | None = None
 

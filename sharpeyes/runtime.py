@@ -59,7 +59,9 @@ class Runtime:
         """The broker URL: the configured one, or the embedded broker's operator account."""
         if not self.mqtt_url:
             broker = EmbeddedMqttBroker(self.settings.data_dir, self.settings.embedded_broker,
-                                        self.settings.topic_prefix)
+                                        self.settings.topic_prefix,
+                                        device_port=self.settings.embedded_mqtt_port,
+                                        services_port=self.settings.embedded_mqtt_services_port)
             self._embedded.append(broker)
             self._broker = broker
             self.mqtt_url = broker.start()

@@ -276,3 +276,24 @@ def test_the_secret_survives_a_restart(tmp_path: Path) -> None:
     finally:
         broker.stop()
 
+
+
+def test_the_cli_gives_a_real_device_its_password(
+        broker: EmbeddedMqttBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """What the README tells an integrator: `sharpeyes broker password ID --embedded`."""
+    from sharpeyes import cli
+
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path))
+    assert cli.main(["broker", "password", "CAM-B", "--embedded"]) == 0
+    password = capsys.readouterr().out.strip()
+    camera = Client(broker.device_port, "CAM-B", password, client_id="CAM-B")
+    wrong = Client(broker.device_port, "CAM-B", password[::-1], client_id="CAM-B")
+    try:
+        assert camera.accepted and not wrong.accepted
+    finally:
+        camera.close()
+        wrong.close()
+    monkeypatch.setenv("SHARPEYES_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert cli.main(["broker", "password", "CAM-B", "--embedded"]) == 2
+    assert "no embedded broker" in capsys.readouterr().err

@@ -133,12 +133,13 @@ def _broker() -> str:
 
 @pytest.mark.embedded
 def test_the_demo_listens_where_it_did_after_a_restart_and_says_stopped(tmp_path: Path) -> None:
-    urls, outputs = [], []
+    urls, devices, outputs = [], [], []
     for _ in range(2):
         demo = DemoProcess(tmp_path / "data", _broker())
         try:
             urls.append(wait_until(lambda d=demo: d.find(r"Dashboard and API: (\S+?)/\s"),
                                    timeout=120, what="the demo to print its URL"))
+            devices.append(demo.find(r"Devices:\s+(\S+)"))
         finally:
             code = demo.terminate()
         outputs.append(demo.output())
@@ -146,6 +147,8 @@ def test_the_demo_listens_where_it_did_after_a_restart_and_says_stopped(tmp_path
         assert demo.output().rstrip().endswith("[demo] stopped; `sharpeyes demo` starts it "
                                                "again where it was"), demo.output()[-2000:]
     assert urls[0] == urls[1], outputs
+    assert devices[0] and devices[0] == devices[1], outputs   # a device's broker stays put
+    assert "@" not in devices[0]                            # and no password is printed
 
 
 def test_the_demo_refuses_an_api_port_in_use(tmp_path: Path) -> None:

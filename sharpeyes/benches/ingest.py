@@ -49,6 +49,7 @@ from paho.mqtt.properties import Properties
 
 from contracts.topics import TopicKind, topic_for
 from kernel.mqtt import new_client, parse_mqtt_url, probe_protocol
+from sharpeyes.benches.cost import CostMeter, processes, with_servers
 from store.db import url_with_database
 from store.migrate import migrate
 
@@ -72,6 +73,7 @@ class IngestRun:
     duplicated: int
     dead_letters: int
     speedup: float | None = None  # to one replica of the same run
+    cost: dict[str, Any] = field(default_factory=dict)  # CostMeter.report over the drain
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,8 +320,9 @@ def _wait_for_rows(conn: psycopg.Connection[Any], messages: int, started: float)
 
 def measure_ingest(admin_url: str, mqtt_url: str, messages: int, publishers: int,
                    replicas: int, mode: Mode, catch_all: bool = False,
-                   ) -> tuple[float, int, int, int]:
-    """(rows/s, lost, duplicated, dead letters) for ``replicas`` ingest processes."""
+                   ) -> tuple[float, int, int, int, dict[str, Any]]:
+    """(rows/s, lost, duplicated, dead letters, per-stage cost) for ``replicas`` ingest
+    processes; the cost covers the ingest processes, the broker and the database."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     db_url = _prepare_database(admin_url, f"sharpeyes_bench_{os.getpid()}")
     procs = _start_all(db_url, mqtt_url, prefix, replicas, catch_all)
@@ -329,18 +332,23 @@ def measure_ingest(admin_url: str, mqtt_url: str, messages: int, publishers: int
             _stop_all(procs)  # sessions persist: the broker queues what follows
             publish(mqtt_url, prefix, messages, publishers)
             procs = _start_all(db_url, mqtt_url, prefix, replicas, catch_all)
+        running = procs
+        meter = with_servers(CostMeter().add("ingest", processes(lambda: [p.pid for p in running])),
+                             mqtt_url, db_url)
+        meter.start()
         started = time.time()
         if mode == "live":
             publish(mqtt_url, prefix, messages, publishers)
         with psycopg.connect(db_url, autocommit=True) as conn:
             progress = _wait_for_rows(conn, messages, started)
+            meter.stop()
             total, distinct, dead = _stored(conn)
         # Backlog: counted from the first stored rows, so process start-up is left out.
         rate = (progress.rate_since_first(distinct, started) if mode == "backlog"
                 else messages / (progress.finished - started))
     finally:
         _stop_all(procs)
-    return rate, messages - distinct, total - distinct, dead
+    return rate, messages - distinct, total - distinct, dead, meter.report(messages)
 
 
 def run_bench(admin_url: str, mqtt_url: str, messages: int, publishers: int,
@@ -354,12 +362,12 @@ def run_bench(admin_url: str, mqtt_url: str, messages: int, publishers: int,
     one: float | None = None
     for replicas in replica_counts:
         log.info("bench (%s): ingest with %d replica(s)", mode, replicas)
-        rate, lost, duplicated, dead = measure_ingest(admin_url, mqtt_url, messages,
+        rate, lost, duplicated, dead, cost = measure_ingest(admin_url, mqtt_url, messages,
                                                       publishers, replicas, mode, catch_all)
         one = rate if replicas == 1 else one
         result.runs.append(IngestRun(
             replicas, round(rate, 1), round(rate / baseline, 3), round(rate, 1), lost,
-            duplicated, dead, round(rate / one, 3) if one else None))
+            duplicated, dead, round(rate / one, 3) if one else None, cost))
     return result
 
 
